@@ -1,0 +1,2 @@
+//! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
+pub mod protocol;
