@@ -1,2 +1,8 @@
 //! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
+pub mod project;
 pub mod protocol;
+pub mod report;
+pub mod run;
+pub mod suite;
+pub mod targets;
+pub mod wire;

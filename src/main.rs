@@ -1,1 +1,291 @@
-fn main() {}
+//! The siospec command line: parse, call the library, map outcomes to exit codes.
+//!
+//! Exit codes: 0 every result as expected; 1 unexpected results; 2 usage or setup error;
+//! 130 interrupted (Ctrl-C).
+use clap::{Parser, Subcommand};
+use siospec::project::Project;
+use siospec::report;
+use siospec::run::{self, RunOptions};
+use siospec::suite::Revision;
+use siospec::targets::prepare::{self, Readiness};
+use siospec::targets::Target;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const DEFAULT_TARGET: &str = "socket.io@4.8.1";
+
+#[derive(Parser)]
+#[command(name = "siospec", version, about = "Conformance and interoperability harness for Engine.IO and Socket.IO")]
+struct Cli {
+    /// Project root holding suites/ and fixtures/ (default: $SIOSPEC_ROOT, then the source tree).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print case ids, one per line.
+    List {
+        #[arg(long)]
+        suite: Vec<String>,
+    },
+    /// Run suites against a target from the catalog or a server started by hand.
+    Run {
+        /// Target name from `siospec targets` (a unique prefix is enough). Default: socket.io@4.8.1.
+        #[arg(long, conflicts_with = "url")]
+        target: Option<String>,
+        /// A server you started with the standard fixture, including its path, e.g. http://127.0.0.1:3000/engine.io/
+        #[arg(long, requires = "protocol")]
+        url: Option<String>,
+        /// Revision the --url server speaks: eio4, eio3, sio5, sio4.
+        #[arg(long)]
+        protocol: Option<String>,
+        #[arg(long)]
+        suite: Vec<String>,
+        /// Case id glob (`eio4/handshake/*`) or substring.
+        #[arg(long = "case")]
+        case: Option<String>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Stretch every deadline by this factor (slow machines, debugging).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Cases in flight at once.
+        #[arg(long, default_value_t = 16)]
+        jobs: usize,
+        /// Show transcripts of every non-passing case, not only unexpected ones.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// List the target catalog, or prepare targets.
+    Targets {
+        #[command(subcommand)]
+        action: Option<TargetsCmd>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TargetsCmd {
+    /// Install the pinned packages of targets (all when none is named); cached and idempotent.
+    Prepare {
+        names: Vec<String>,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SIOSPEC_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let root = Project::resolve_root(cli.root.as_deref());
+    let project = match Project::load(&root) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.cmd {
+        Cmd::List { suite } => match project.select(&suite, None) {
+            Ok(cases) => {
+                for c in cases {
+                    println!("{}", c.id());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e),
+        },
+        Cmd::Targets { action: None } => {
+            for t in &project.catalog.target {
+                let revs: Vec<String> = t.revisions.iter().map(|r| r.to_string()).collect();
+                let mut revs = revs.join(",");
+                if !t.allow_eio3.is_empty() {
+                    let extra: Vec<String> = t.allow_eio3.iter().map(|r| r.to_string()).collect();
+                    revs.push_str(&format!(" (+{} with allowEIO3)", extra.join(",")));
+                }
+                let state = match project.readiness(t) {
+                    Readiness::Prepared => "prepared".to_string(),
+                    Readiness::NeedsPrepare => "not prepared: run `siospec targets prepare`".to_string(),
+                    Readiness::Unavailable(why) => format!("unavailable: {why}"),
+                };
+                let tag = if t.test_only { "  [test-only: broken on purpose]" } else { "" };
+                println!("{}\t{}\t{}\t{}{}", t.name, t.role.as_str(), revs, state, tag);
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Targets { action: Some(TargetsCmd::Prepare { names, force }) } => {
+            let mut families: Vec<String> = Vec::new();
+            if names.is_empty() {
+                families = project.catalog.family.keys().cloned().collect();
+            } else {
+                for n in &names {
+                    match project.catalog.find(n) {
+                        Ok(t) => {
+                            if !families.contains(&t.family) {
+                                families.push(t.family.clone())
+                            }
+                        }
+                        Err(e) => return usage(e.to_string()),
+                    }
+                }
+            }
+            let mut code = ExitCode::SUCCESS;
+            for f in families {
+                let fam = &project.catalog.family[&f];
+                match prepare::prepare(&project.root, &f, fam, force) {
+                    Ok(true) => println!("{f}: prepared"),
+                    Ok(false) => println!("{f}: already prepared"),
+                    Err(prepare::PrepareError::Unavailable(name, why)) => {
+                        println!("{name}: unavailable: {why}");
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        code = ExitCode::from(2);
+                    }
+                }
+            }
+            code
+        }
+        Cmd::Run { target, url, protocol, suite, case, json, time_scale, jobs, verbose } => {
+            if !(time_scale > 0.0 && time_scale.is_finite()) {
+                return usage(format!("--time-scale must be a positive number, got {time_scale}"));
+            }
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+            };
+            let opts = RunOptions { time_scale, jobs };
+            rt.block_on(async move {
+                tokio::select! {
+                    code = run_cmd(&project, target, url, protocol, suite, case, json, opts, verbose) => code,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("interrupted: stopping targets");
+                        ExitCode::from(130)
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_cmd(
+    project: &Project,
+    target: Option<String>,
+    url: Option<String>,
+    protocol: Option<String>,
+    suites: Vec<String>,
+    case: Option<String>,
+    json: Option<PathBuf>,
+    opts: RunOptions,
+    verbose: bool,
+) -> ExitCode {
+    let cases = match project.select(&suites, case.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let target = match url {
+        Some(u) => {
+            let p = protocol.unwrap_or_default();
+            let Some(rev) = Revision::parse(&p) else {
+                return usage(format!("--protocol must be one of eio4, eio3, sio5, sio4; got `{p}`"));
+            };
+            match Target::url(&u, rev) {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            }
+        }
+        None => {
+            let name = target.unwrap_or_else(|| DEFAULT_TARGET.to_string());
+            let def = match project.catalog.find(&name) {
+                Ok(d) => d.clone(),
+                Err(e) => return usage(e),
+            };
+            if let Readiness::Unavailable(why) = project.readiness(&def) {
+                return usage(format!("target {} is unavailable here: {why}", def.name));
+            }
+            eprintln!("starting {} …", def.name);
+            match project.open_target(&def, opts.time_scale).await {
+                Ok(t) => t,
+                Err(e) => return usage(e),
+            }
+        }
+    };
+    let name = target.name();
+    let planned = run::plan(&target, &cases);
+    if planned.is_empty() {
+        target.shutdown().await;
+        return usage(format!("no selected case applies to {name} (it speaks none of the selected suites' revisions)"));
+    }
+    if let Target::Url { base, path, .. } = &target {
+        if let Err(e) = probe_url(base, path, &planned[0]).await {
+            return usage(e);
+        }
+    }
+    let expectations = match project.expectations(&name) {
+        Ok(e) => e,
+        Err(e) => {
+            target.shutdown().await;
+            return usage(e);
+        }
+    };
+    let bar = indicatif::ProgressBar::new(planned.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let on_done = |r: &run::CaseResult| {
+        bar.inc(1);
+        if r.is_unexpected() {
+            bar.println(format!("  {} {}", r.verdict, r.id));
+        }
+    };
+    let results = run::run_all(&target, &planned, &opts, &expectations, &on_done).await;
+    bar.finish_and_clear();
+    target.shutdown().await;
+    print!("{}", report::terminal::render(&name, &results, verbose));
+    if let Some(path) = json {
+        if let Err(e) = std::fs::write(&path, report::json::render(&name, &results)) {
+            return usage(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if results.iter().any(|r| r.is_unexpected()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Before running cases against a hand-started server, check it answers at all,
+/// and say so in the troubleshooting guide's words when it does not.
+async fn probe_url(base: &str, path: &str, sample: &run::Planned) -> Result<(), String> {
+    let eio = if sample.case.revision.eio() == siospec::protocol::eio::EioRevision::V3 { 3 } else { 4 };
+    let url = format!("{base}{path}?EIO={eio}&transport=polling");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(&url).send().await {
+        Err(e) if e.is_connect() => Err(format!(
+            "cannot reach {url}: connection refused. Is the server running, and listening on that host and port?"
+        )),
+        Err(e) if e.is_timeout() => Err(format!("{url} did not answer within 5 s: is something between you and the server?")),
+        Err(e) => Err(format!("cannot reach {url}: {e}")),
+        Ok(r) if r.status().as_u16() == 404 => Err(format!(
+            "{url} answered 404: is the path right? The server must be mounted on {path} (Socket.IO's default is /socket.io/, Engine.IO's /engine.io/)"
+        )),
+        Ok(_) => Ok(()),
+    }
+}

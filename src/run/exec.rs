@@ -1,0 +1,739 @@
+//! Executes one case's steps against a live server.
+use super::matchers::{self, hex_decode, json_match, json_match_partial, match_eio, match_sio, parse_sio_pattern};
+use super::vars::Vars;
+use crate::protocol::eio::{self, EioRevision, Packet, PacketType};
+use crate::protocol::sio::{SioDecoder, SioPacket, SioRevision};
+use crate::suite::steps::*;
+use crate::suite::Case;
+use crate::wire::http::{show_bytes, HttpClient, Request, Response};
+use crate::wire::session::{EioSession, Received};
+use crate::wire::ws::{self, ConnectError};
+use crate::wire::{Transcript, WireError};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Why a case stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    Fail(String),
+    Unsupported(String),
+    Error(String),
+}
+
+type StepResult = Result<(), Stop>;
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, Stop> {
+    Err(Stop::Fail(msg.into()))
+}
+
+impl From<WireError> for Stop {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Refused(_) => Stop::Error(e.to_string()),
+            other => Stop::Fail(other.to_string()),
+        }
+    }
+}
+
+const DEFAULT_WITHIN_MS: u64 = 1000;
+
+pub struct Exec<'a> {
+    pub case: &'a Case,
+    pub rev: EioRevision,
+    pub sio: Option<SioRevision>,
+    pub path: String,
+    pub http: HttpClient,
+    pub transcript: Transcript,
+    pub vars: Vars,
+    pub scale: f64,
+    sessions: HashMap<String, EioSession>,
+    decoders: HashMap<String, SioDecoder>,
+    background: HashMap<String, JoinHandle<Result<Response, WireError>>>,
+    events: Option<mpsc::UnboundedReceiver<Value>>,
+    seen_events: Vec<Value>,
+    handshake_at: HashMap<String, Instant>,
+}
+
+impl<'a> Exec<'a> {
+    pub fn new(
+        case: &'a Case,
+        base: &str,
+        path: &str,
+        events: Option<mpsc::UnboundedReceiver<Value>>,
+        scale: f64,
+        transcript: Transcript,
+    ) -> Result<Self, WireError> {
+        let rev = case.revision.eio();
+        let mut vars = Vars::default();
+        vars.set("eio", if rev == EioRevision::V3 { "3" } else { "4" });
+        vars.set("path", path);
+        vars.set("pingInterval", case.def.fixture.ping_interval_or_default().to_string());
+        vars.set("pingTimeout", case.def.fixture.ping_timeout_or_default().to_string());
+        Ok(Exec {
+            case,
+            rev,
+            sio: case.revision.sio(),
+            path: path.to_string(),
+            http: HttpClient::new(base, transcript.clone())?,
+            transcript,
+            vars,
+            scale,
+            sessions: HashMap::new(),
+            decoders: HashMap::new(),
+            background: HashMap::new(),
+            events,
+            seen_events: Vec::new(),
+            handshake_at: HashMap::new(),
+        })
+    }
+
+    pub fn set_events(&mut self, events: Option<mpsc::UnboundedReceiver<Value>>) {
+        self.events = events;
+    }
+
+    fn scaled(&self, ms: u64) -> Duration {
+        Duration::from_millis((ms as f64 * self.scale).round() as u64)
+    }
+
+    fn within(&self, ms: Option<u64>) -> Duration {
+        self.scaled(ms.unwrap_or(DEFAULT_WITHIN_MS))
+    }
+
+    fn delay(&self, d: &Delay) -> Result<u64, Stop> {
+        match d {
+            Delay::Ms(n) => Ok(*n),
+            Delay::Expr(e) => self.vars.eval_ms(e).map_err(Stop::Error),
+        }
+    }
+
+    fn session_name(s: &Option<String>) -> String {
+        s.clone().unwrap_or_else(|| "main".into())
+    }
+
+    fn session(&mut self, name: &str) -> Result<&mut EioSession, Stop> {
+        self.sessions
+            .get_mut(name)
+            .ok_or_else(|| Stop::Error(format!("suite error: session `{name}` was not opened by a handshake or ws_connect step")))
+    }
+
+    fn headers(&self, h: &crate::suite::model::StrMap) -> Vec<(String, String)> {
+        h.iter().map(|(k, v)| (k.clone(), self.vars.render(v))).collect()
+    }
+
+    pub async fn run(&mut self) -> StepResult {
+        let steps = self.case.def.steps.clone();
+        for (i, step) in steps.iter().enumerate() {
+            self.transcript.log(format!("# step {} {}", i + 1, step.kind()));
+            let r = self.step(step).await;
+            if let Err(e) = r {
+                return Err(match e {
+                    Stop::Fail(m) => Stop::Fail(format!("step {} ({}): {m}", i + 1, step.kind())),
+                    Stop::Error(m) => Stop::Error(format!("step {} ({}): {m}", i + 1, step.kind())),
+                    u => u,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn finish(&mut self) {
+        for (_, h) in self.background.drain() {
+            h.abort();
+        }
+        for (_, s) in self.sessions.iter_mut() {
+            s.close().await;
+        }
+    }
+
+    /// Values worth redacting: captured variables and sids.
+    pub fn volatile(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "eio" | "path" | "pingInterval" | "pingTimeout" | "maxPayload" | "upgrades"))
+            .map(|(k, v)| (v.clone(), k.clone()))
+            .collect();
+        for (name, s) in &self.sessions {
+            if let Some(sid) = &s.sid {
+                v.push((sid.clone(), if name == "main" { "sid".into() } else { format!("sid:{name}") }));
+            }
+        }
+        v
+    }
+
+    async fn step(&mut self, step: &Step) -> StepResult {
+        match step {
+            Step::Handshake(s) => self.handshake(s).await,
+            Step::Http(s) => self.http_step(s).await,
+            Step::Await(s) => self.await_step(s).await,
+            Step::Send(s) => self.send(s).await,
+            Step::Expect(s) => self.expect(s).await,
+            Step::ExpectClosed(s) => self.expect_closed(s).await,
+            Step::ExpectSilence(s) => self.expect_silence(s).await,
+            Step::Upgrade(s) => self.upgrade(s).await,
+            Step::WsConnect(s) => self.ws_connect(s).await,
+            Step::Heartbeat(s) => self.heartbeat(s).await,
+            Step::Sleep(s) => {
+                let ms = self.delay(&s.ms)?;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(())
+            }
+            Step::ServerEvent(s) => self.server_event(s).await,
+            Step::Drop(s) => {
+                let name = Self::session_name(&s.session);
+                self.session(&name)?.drop_transport();
+                Ok(())
+            }
+        }
+    }
+
+    async fn handshake(&mut self, s: &HandshakeStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let extra = s.query.as_deref().map(|q| self.vars.render(q)).unwrap_or_default();
+        let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, &extra);
+        let headers = self.headers(&s.headers);
+        let within = self.within(None);
+        let info = match s.transport {
+            crate::suite::Transport::Polling => sess.handshake_polling(&headers, within).await?,
+            crate::suite::Transport::Websocket => sess.handshake_ws(&headers, within).await?,
+        };
+        self.handshake_at.insert(name.clone(), Instant::now());
+        let open = info.open;
+        if let Some(keys) = &s.open_keys {
+            let mut got: Vec<String> = open.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let mut want = keys.clone();
+            got.sort();
+            want.sort();
+            if got != want {
+                return fail(format!("open packet keys are {got:?}, expected exactly {want:?}: {open}"));
+            }
+        }
+        for key in ["pingInterval", "pingTimeout", "maxPayload"] {
+            if let Some(n) = open.get(key).and_then(|v| v.as_u64()) {
+                self.vars.set(key, n.to_string());
+            }
+        }
+        if let Some(sid) = open.get("sid").and_then(|v| v.as_str()) {
+            let var = if name == "main" { "sid".to_string() } else { format!("sid_{name}") };
+            self.vars.set(&var, sid);
+        }
+        if let Some(pat) = &s.open {
+            json_match_partial(pat, &open, &mut self.vars, "open").or_else(fail)?;
+        }
+        if let Some(sio) = self.sio {
+            self.decoders.insert(name.clone(), SioDecoder::new(sio));
+        }
+        self.sessions.insert(name, sess);
+        Ok(())
+    }
+
+    fn build_request(&self, s: &HttpStep) -> Result<Request, Stop> {
+        let path = s.path.as_deref().map(|p| self.vars.render(p)).unwrap_or_else(|| self.path.clone());
+        let query = self.vars.render(&s.query);
+        let target = if query.is_empty() { path } else { format!("{path}?{query}") };
+        let body = if let Some(n) = s.body_fill {
+            Some(fill_message(n).into_bytes())
+        } else if let Some(h) = &s.body_hex {
+            Some(hex_decode(h).map_err(Stop::Error)?)
+        } else {
+            s.body.as_ref().map(|b| self.vars.render(b).into_bytes())
+        };
+        let timeout = match s.abort_after_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => self.within(s.within_ms),
+        };
+        Ok(Request { method: s.method.clone(), target, headers: self.headers(&s.headers), body, timeout })
+    }
+
+    async fn http_step(&mut self, s: &HttpStep) -> StepResult {
+        let req = self.build_request(s)?;
+        if s.background {
+            let name = s.name.clone().ok_or_else(|| Stop::Error("suite error: a background http step needs a name".into()))?;
+            let http = self.http.clone();
+            self.background.insert(name, tokio::spawn(async move { http.send(req).await }));
+            // Let the request reach the server before the next step.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            return Ok(());
+        }
+        let result = self.http.send(req).await;
+        self.check_http(s.expect.as_ref(), result, s.abort_after_ms.is_some())
+    }
+
+    async fn await_step(&mut self, s: &AwaitStep) -> StepResult {
+        let h = self
+            .background
+            .remove(&s.name)
+            .ok_or_else(|| Stop::Error(format!("suite error: no background http step named `{}`", s.name)))?;
+        let within = self.within(s.within_ms);
+        let result = match tokio::time::timeout(within, h).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(Stop::Error(format!("background request task failed: {e}"))),
+            Err(_) => return fail(format!("background request `{}` got no answer within {} ms", s.name, within.as_millis())),
+        };
+        self.check_http(s.expect.as_ref(), result, false)
+    }
+
+    fn check_http(&mut self, exp: Option<&HttpExpect>, result: Result<Response, WireError>, aborted: bool) -> StepResult {
+        let default = HttpExpect::default();
+        let exp = exp.unwrap_or(&default);
+        let resp = match result {
+            Ok(r) => {
+                if exp.no_response {
+                    return fail(format!("expected no response, got {} {}", r.status, show_bytes(&r.body)));
+                }
+                r
+            }
+            Err(e) if exp.no_response || aborted => {
+                if matches!(e, WireError::Refused(_)) {
+                    return Err(e.into());
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(st) = exp.status {
+            if resp.status != st {
+                return fail(format!("expected HTTP {st}, got {} {}", resp.status, show_bytes(&resp.body)));
+            }
+        }
+        if let Some(b) = &exp.body {
+            let want = self.vars.render(b);
+            if resp.body != want.as_bytes() {
+                return fail(format!("expected body {:?}, got {}", want, show_bytes(&resp.body)));
+            }
+        }
+        if let Some(pat) = &exp.json {
+            let v: Value = serde_json::from_slice(&resp.body)
+                .map_err(|e| Stop::Fail(format!("body is not JSON ({e}): {}", show_bytes(&resp.body))))?;
+            json_match(pat, &v, &mut self.vars, "body").or_else(fail)?;
+        }
+        if let Some(pkts) = &exp.packets {
+            let got = eio::decode_payload(self.rev, &resp.body, resp.content_type())
+                .map_err(|e| Stop::Fail(format!("body is not a valid payload: {e}")))?;
+            if got.len() != pkts.len() {
+                let shown: Vec<String> = got.iter().map(matchers::show_packet).collect();
+                return fail(format!("expected {} packet(s), got {}: {shown:?}", pkts.len(), got.len()));
+            }
+            for (m, p) in pkts.iter().zip(&got) {
+                match_eio(m, p, &mut self.vars).or_else(fail)?;
+            }
+        }
+        for (k, v) in &exp.headers {
+            match resp.header(k) {
+                None => return fail(format!("expected header `{k}`, response has {:?}", header_names(&resp))),
+                Some(got) if v != "*" && got != self.vars.render(v) => {
+                    return fail(format!("expected header `{k}: {v}`, got `{k}: {got}`"))
+                }
+                _ => {}
+            }
+        }
+        for k in &exp.absent_headers {
+            if let Some(got) = resp.header(k) {
+                return fail(format!("expected no `{k}` header, got `{k}: {got}`"));
+            }
+        }
+        Ok(())
+    }
+
+    fn packets_to_send(&self, specs: &[PacketSpec]) -> Result<Vec<Outgoing>, Stop> {
+        let mut out = Vec::new();
+        for spec in specs {
+            match spec {
+                PacketSpec::Text(t) => {
+                    let t = self.vars.render(t);
+                    let p = eio::decode_packet_text(self.rev, &t)
+                        .map_err(|e| Stop::Error(format!("suite error: `{t}` is not an Engine.IO packet: {e}")))?;
+                    out.push(Outgoing::Packet(p));
+                }
+                PacketSpec::Table(t) => {
+                    if let Some(h) = &t.binary {
+                        out.push(Outgoing::Packet(Packet::binary(hex_decode(h).map_err(Stop::Error)?)));
+                    } else if let Some(s) = &t.sio {
+                        out.push(Outgoing::Packet(Packet::message(self.vars.render(s))));
+                        for a in &t.attachments {
+                            out.push(Outgoing::Packet(Packet::binary(hex_decode(a).map_err(Stop::Error)?)));
+                        }
+                    } else if let Some(r) = &t.raw {
+                        out.push(Outgoing::Raw(self.vars.render(r)));
+                    } else if let Some(n) = t.fill {
+                        out.push(Outgoing::Packet(eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?));
+                    } else {
+                        return Err(Stop::Error("suite error: a packet table needs binary, sio, raw or fill".into()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn send(&mut self, s: &SendStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let outgoing = self.packets_to_send(&s.packets)?;
+        let within = self.within(None);
+        let mut responses = Vec::new();
+        {
+            let sess = self.session(&name)?;
+            let mut batch = Vec::new();
+            for o in outgoing {
+                match o {
+                    Outgoing::Packet(p) => batch.push(p),
+                    Outgoing::Raw(r) => {
+                        if !batch.is_empty() {
+                            responses.push(sess.send(&std::mem::take(&mut batch), s.xhr2, within).await?);
+                        }
+                        responses.push(sess.send_raw(&r, within).await?);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                responses.push(sess.send(&batch, s.xhr2, within).await?);
+            }
+        }
+        let want = s.status.unwrap_or(200);
+        for r in responses.into_iter().flatten() {
+            if r.status != want {
+                return fail(format!("POST answered {} {}, expected {want}", r.status, show_bytes(&r.body)));
+            }
+            if want == 200 && s.json.is_none() && r.body != b"ok" {
+                return fail(format!("POST answered 200 with {}, expected `ok`", show_bytes(&r.body)));
+            }
+            if let Some(pat) = &s.json {
+                let v: Value = serde_json::from_slice(&r.body)
+                    .map_err(|e| Stop::Fail(format!("POST body is not JSON ({e}): {}", show_bytes(&r.body))))?;
+                json_match(pat, &v, &mut self.vars, "body").or_else(fail)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers a server ping (v4) so a long case keeps its session.
+    async fn auto_pong(&mut self, name: &str, p: &Packet) -> StepResult {
+        if self.case.def.auto_pong && self.rev == EioRevision::V4 && p.kind == PacketType::Ping {
+            let within = self.within(None);
+            let pong = Packet::new(PacketType::Pong, match &p.data {
+                eio::Data::Text(t) => t.clone(),
+                _ => String::new(),
+            });
+            self.session(name)?.send(&[pong], false, within).await?;
+        }
+        Ok(())
+    }
+
+    async fn expect(&mut self, s: &ExpectStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let deadline = Instant::now() + self.within(s.within_ms);
+        for m in &s.packets {
+            let what = matchers::describe(m);
+            if matchers::is_sio(m) {
+                let sio = self.next_sio(&name, deadline, &what).await?;
+                let (pat, att) = match m {
+                    PacketMatch::Table(t) => (t.sio.as_deref().unwrap_or_default(), t.attachments.as_ref()),
+                    _ => unreachable!("is_sio checked the table form"),
+                };
+                let pat = parse_sio_pattern(&self.vars.render(pat)).map_err(Stop::Error)?;
+                match_sio(&pat, att, &sio, &mut self.vars).or_else(fail)?;
+                continue;
+            }
+            loop {
+                let p = self.next_packet(&name, deadline, &what).await?;
+                if matchers::wants_type(m, p.kind) || !matches!(p.kind, PacketType::Ping | PacketType::Noop) {
+                    match_eio(m, &p, &mut self.vars).or_else(fail)?;
+                    break;
+                }
+                self.auto_pong(&name, &p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn next_packet(&mut self, name: &str, deadline: Instant, what: &str) -> Result<Packet, Stop> {
+        let left = deadline.saturating_duration_since(Instant::now()).as_millis();
+        match self.session(name)?.recv(deadline).await {
+            Ok(Received::Packet(p)) => Ok(p),
+            Ok(Received::Ended { status, code, detail }) => fail(format!(
+                "session ended while waiting for {what}: {}{}{detail}",
+                status.map(|s| format!("HTTP {s} ")).unwrap_or_default(),
+                code.map(|c| format!("close code {c} ")).unwrap_or_default()
+            )),
+            Err(WireError::Timeout { .. }) => fail(format!("expected {what} within {left} ms, got nothing")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Next complete Socket.IO packet, reassembling binary attachments; pings are answered.
+    async fn next_sio(&mut self, name: &str, deadline: Instant, what: &str) -> Result<SioPacket, Stop> {
+        loop {
+            let p = self.next_packet(name, deadline, what).await?;
+            if matches!(p.kind, PacketType::Ping | PacketType::Noop | PacketType::Pong) {
+                self.auto_pong(name, &p).await?;
+                continue;
+            }
+            if p.kind != PacketType::Message {
+                return fail(format!("expected {what}, got Engine.IO {}", matchers::show_packet(&p)));
+            }
+            let dec = self
+                .decoders
+                .get_mut(name)
+                .ok_or_else(|| Stop::Error("suite error: Socket.IO packets on a non-Socket.IO suite".into()))?;
+            let r = match p.data {
+                eio::Data::Text(t) => dec.push_text(&t),
+                eio::Data::Binary(b) => dec.push_binary(b),
+            };
+            match r {
+                Ok(Some(sp)) => return Ok(sp),
+                Ok(None) => continue,
+                Err(e) => return fail(format!("server sent an invalid Socket.IO packet: {e}")),
+            }
+        }
+    }
+
+    async fn expect_closed(&mut self, s: &ExpectClosedStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let ms = match &s.within_ms {
+            Some(d) => self.delay(d)?,
+            None => DEFAULT_WITHIN_MS,
+        };
+        let deadline = Instant::now() + self.scaled(ms);
+        loop {
+            let r = self.session(&name)?.recv(deadline).await;
+            match r {
+                Ok(Received::Packet(p)) if p.kind == PacketType::Close => {
+                    if s.code.is_some() {
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop | PacketType::Pong) => continue,
+                Ok(Received::Packet(p)) if p.kind == PacketType::Message && self.sio.is_some() => continue,
+                Ok(Received::Packet(p)) => return fail(format!("expected the session to close, got {}", matchers::show_packet(&p))),
+                Ok(Received::Ended { code, status, detail }) => {
+                    if let Some(want) = s.code {
+                        if code != Some(want) {
+                            return fail(format!(
+                                "expected close code {want}, the connection ended with {} ({detail})",
+                                code.map(|c| c.to_string()).unwrap_or_else(|| "no close frame".into())
+                            ));
+                        }
+                    }
+                    if let Some(st) = status {
+                        if st != 400 {
+                            return fail(format!("expected HTTP 400 for a closed session, got {st} {detail}"));
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(WireError::Timeout { .. }) => return fail(format!("the session was still open after {ms} ms")),
+                Err(WireError::Http(m)) if self.session(&name)?.is_ws() => return fail(m),
+                // A poll cut without a response also ends the session.
+                Err(WireError::Http(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn expect_silence(&mut self, s: &SilenceStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let ms = self.delay(&s.ms)?;
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        loop {
+            match self.session(&name)?.recv(deadline).await {
+                Err(WireError::Timeout { .. }) => return Ok(()),
+                Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop) => {
+                    self.auto_pong(&name, &p).await?;
+                }
+                Ok(Received::Packet(p)) => return fail(format!("expected nothing for {ms} ms, got {}", matchers::show_packet(&p))),
+                Ok(Received::Ended { detail, .. }) => return fail(format!("expected the session to stay open for {ms} ms; it ended: {detail}")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn upgrade(&mut self, s: &UpgradeStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let within = self.within(None);
+        let headers = self.headers(&s.headers);
+        let pending = self.session(&name)?.upgrade(s.pending_poll, s.finish, &headers, within).await?;
+        if let Some(r) = pending {
+            let resp = r.map_err(|e| Stop::Fail(format!("the poll pending during the upgrade failed: {e}")))?;
+            if resp.status != 200 {
+                return fail(format!("the poll pending during the upgrade got {} {}", resp.status, show_bytes(&resp.body)));
+            }
+            let got = eio::decode_payload(self.rev, &resp.body, resp.content_type())
+                .map_err(|e| Stop::Fail(format!("pending poll payload: {e}")))?;
+            if !got.iter().any(|p| p.kind == PacketType::Noop) {
+                let shown: Vec<String> = got.iter().map(matchers::show_packet).collect();
+                return fail(format!("the poll pending during the upgrade must end with a noop (6), got {shown:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ws_connect(&mut self, s: &WsConnectStep) -> StepResult {
+        let path = s.path.as_deref().map(|p| self.vars.render(p)).unwrap_or_else(|| self.path.clone());
+        let query = s.query.as_deref().map(|q| self.vars.render(q)).unwrap_or_else(|| format!("EIO={}&transport=websocket", self.vars.get("eio").unwrap_or("4")));
+        let target = format!("{path}?{query}");
+        let headers = self.headers(&s.headers);
+        let within = self.within(None);
+        let check_headers = |got: &[(String, String)], vars: &Vars| -> StepResult {
+            for (k, v) in &s.response_headers {
+                match got.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+                    None => return fail(format!("expected response header `{k}`")),
+                    Some((_, g)) if v != "*" && *g != vars.render(v) => return fail(format!("expected `{k}: {v}`, got `{k}: {g}`")),
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        match ws::connect(&self.http.base, &target, &headers, within, &self.transcript).await {
+            Ok(c) => {
+                if let Some(st) = s.refused_status {
+                    return fail(format!("expected the websocket to be refused with HTTP {st}; it was accepted"));
+                }
+                check_headers(&c.headers, &self.vars)?;
+                let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, "");
+                sess.sid = self.vars.get("sid").map(String::from);
+                sess.conn = crate::wire::session::Conn::Ws(c.conn);
+                if let Some(sio) = self.sio {
+                    self.decoders.insert(s.session.clone(), SioDecoder::new(sio));
+                }
+                self.sessions.insert(s.session.clone(), sess);
+                Ok(())
+            }
+            Err(ConnectError::Refused { status, headers, body }) => match s.refused_status {
+                Some(st) if st == status => check_headers(&headers, &self.vars),
+                Some(st) => fail(format!("expected the websocket to be refused with {st}, got {status} {body}")),
+                None => fail(format!("websocket refused: {status} {body}")),
+            },
+            Err(ConnectError::Wire(e)) => {
+                if s.refused_status.is_some() && !matches!(e, WireError::Refused(_)) {
+                    // The server cut the connection instead of answering: a refusal without status.
+                    return fail(format!("expected an HTTP refusal, the connection failed: {e}"));
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self, s: &HeartbeatStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let interval: u64 = self.vars.get("pingInterval").and_then(|v| v.parse().ok()).unwrap_or(300);
+        let timeout: u64 = self.vars.get("pingTimeout").and_then(|v| v.parse().ok()).unwrap_or(200);
+        let within = self.within(None);
+        match self.rev {
+            EioRevision::V4 => {
+                let mut since = self.handshake_at.get(&name).copied().unwrap_or_else(Instant::now);
+                for round in 1..=s.rounds {
+                    let deadline = Instant::now() + self.scaled(interval + timeout) + Duration::from_millis(500);
+                    let p = loop {
+                        let p = self.next_packet(&name, deadline, "a ping").await?;
+                        if p.kind != PacketType::Noop {
+                            break p;
+                        }
+                    };
+                    if p.kind != PacketType::Ping {
+                        return fail(format!("round {round}: expected a ping (2), got {}", matchers::show_packet(&p)));
+                    }
+                    let gap = since.elapsed().as_millis() as u64;
+                    if let Some(tol) = s.tolerance_ms {
+                        let tol = (tol as f64 * self.scale) as u64;
+                        // Network and scheduling only ever delay a ping, so the early bound stays tight.
+                        if gap + 50 < interval || gap > interval + tol {
+                            return fail(format!(
+                                "round {round}: ping came {gap} ms after the previous exchange; the advertised pingInterval is {interval} ms (tolerance -50/+{tol} ms)"
+                            ));
+                        }
+                    }
+                    self.transcript.log(format!("# ping {round} after {gap} ms (pingInterval {interval})"));
+                    since = Instant::now();
+                    self.session(&name)?.send(&[Packet::new(PacketType::Pong, "")], false, within).await?;
+                }
+            }
+            EioRevision::V3 => {
+                for round in 1..=s.rounds {
+                    self.session(&name)?.send(&[Packet::new(PacketType::Ping, "")], false, within).await?;
+                    let deadline = Instant::now() + self.scaled(timeout.max(200)) + Duration::from_millis(300);
+                    let p = loop {
+                        let p = self.next_packet(&name, deadline, "a pong").await?;
+                        if p.kind != PacketType::Noop {
+                            break p;
+                        }
+                    };
+                    if p.kind != PacketType::Pong {
+                        return fail(format!("round {round}: expected a pong (3), got {}", matchers::show_packet(&p)));
+                    }
+                    if round < s.rounds {
+                        tokio::time::sleep(Duration::from_millis(interval / 2)).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn server_event(&mut self, s: &ServerEventStep) -> StepResult {
+        if self.events.is_none() {
+            return Err(Stop::Unsupported("the target reports no server-side events (no driver)".into()));
+        }
+        let matches = |v: &Value, vars: &mut Vars| -> bool {
+            if v.get("event").and_then(|e| e.as_str()) != Some(s.event.as_str()) {
+                return false;
+            }
+            match &s.fields {
+                None => true,
+                Some(pat) => json_match_partial(pat, v, vars, "event").is_ok(),
+            }
+        };
+        for i in 0..self.seen_events.len() {
+            let v = self.seen_events[i].clone();
+            if matches(&v, &mut self.vars) {
+                self.seen_events.remove(i);
+                self.transcript.log(format!("⊙ server: {v}"));
+                return Ok(());
+            }
+        }
+        let deadline = Instant::now() + self.within(s.within_ms);
+        loop {
+            let rx = self.events.as_mut().expect("checked above");
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(v)) => {
+                    if matches(&v, &mut self.vars) {
+                        self.transcript.log(format!("⊙ server: {v}"));
+                        return Ok(());
+                    }
+                    self.seen_events.push(v);
+                }
+                Ok(None) => return Err(Stop::Error("the driver stopped reporting events".into())),
+                Err(_) => {
+                    let seen: Vec<String> = self.seen_events.iter().map(|v| v.to_string()).collect();
+                    return fail(format!(
+                        "the server reported no `{}` event matching {} within the deadline; it reported: {}",
+                        s.event,
+                        s.fields.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+                        if seen.is_empty() { "nothing".into() } else { seen.join(", ") }
+                    ));
+                }
+            }
+        }
+    }
+}
+
+enum Outgoing {
+    Packet(Packet),
+    Raw(String),
+}
+
+/// A message packet of exactly `n` bytes on the wire: `4` then `n-1` times `a`.
+pub fn fill_message(n: usize) -> String {
+    let mut s = String::with_capacity(n.max(1));
+    s.push('4');
+    s.extend(std::iter::repeat('a').take(n.saturating_sub(1)));
+    s
+}
+
+fn header_names(r: &Response) -> Vec<String> {
+    r.headers.iter().map(|(k, _)| k.clone()).collect()
+}

@@ -1,0 +1,323 @@
+//! Matchers: JSON patterns and packet patterns as written in suites.
+//!
+//! In a JSON pattern a string starting with `$` is a matcher: `$string`, `$number`,
+//! `$integer`, `$bool`, `$array`, `$object`, `$null`, `$any`, `$nonempty`, `$set:NAME`
+//! (capture), `$var:NAME` (equal to a captured value), `$ne:NAME` (different from it);
+//! `$$x` is the literal string `$x`. Objects must have exactly the pattern's keys unless
+//! matched with [`json_match_partial`].
+use super::vars::Vars;
+use crate::protocol::eio::{Data, Packet, PacketType};
+use crate::protocol::sio::{SioPacket, SioType};
+use crate::suite::steps::{MatchTable, PacketMatch};
+use serde_json::Value;
+
+pub fn json_match(pat: &Value, actual: &Value, vars: &mut Vars, at: &str) -> Result<(), String> {
+    match pat {
+        Value::String(s) if s.starts_with('$') && !s.starts_with("$$") => matcher(s, actual, vars, at),
+        Value::String(s) if s.starts_with("$$") => {
+            if actual.as_str() == Some(&s[1..]) {
+                Ok(())
+            } else {
+                Err(format!("{at}: expected {:?}, got {actual}", &s[1..]))
+            }
+        }
+        Value::Object(po) => {
+            let ao = actual.as_object().ok_or_else(|| format!("{at}: expected an object, got {actual}"))?;
+            for k in ao.keys() {
+                if !po.contains_key(k) {
+                    return Err(format!("{at}: unexpected key `{k}` in {actual}"));
+                }
+            }
+            for (k, pv) in po {
+                let av = ao.get(k).ok_or_else(|| format!("{at}: missing key `{k}` in {actual}"))?;
+                json_match(pv, av, vars, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(pa) => {
+            let aa = actual.as_array().ok_or_else(|| format!("{at}: expected an array, got {actual}"))?;
+            if aa.len() != pa.len() {
+                return Err(format!("{at}: expected {} elements, got {} in {actual}", pa.len(), aa.len()));
+            }
+            for (i, (p, a)) in pa.iter().zip(aa).enumerate() {
+                json_match(p, a, vars, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Number(pn) => match actual.as_f64() {
+            Some(a) if pn.as_f64() == Some(a) => Ok(()),
+            _ => Err(format!("{at}: expected {pn}, got {actual}")),
+        },
+        _ if pat == actual => Ok(()),
+        _ => Err(format!("{at}: expected {pat}, got {actual}")),
+    }
+}
+
+/// Only the pattern's keys are checked; the actual object may have more.
+pub fn json_match_partial(pat: &Value, actual: &Value, vars: &mut Vars, at: &str) -> Result<(), String> {
+    match (pat, actual) {
+        (Value::Object(po), Value::Object(ao)) => {
+            for (k, pv) in po {
+                let av = ao.get(k).ok_or_else(|| format!("{at}: missing key `{k}` in {actual}"))?;
+                json_match(pv, av, vars, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        _ => json_match(pat, actual, vars, at),
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn matcher(m: &str, actual: &Value, vars: &mut Vars, at: &str) -> Result<(), String> {
+    let ok = match m {
+        "$any" => true,
+        "$string" => actual.is_string(),
+        "$nonempty" => actual.as_str().is_some_and(|s| !s.is_empty()),
+        "$number" => actual.is_number(),
+        "$integer" => actual.is_i64() || actual.is_u64(),
+        "$bool" => actual.is_boolean(),
+        "$array" => actual.is_array(),
+        "$object" => actual.is_object(),
+        "$null" => actual.is_null(),
+        _ => {
+            if let Some(name) = m.strip_prefix("$set:") {
+                vars.set(name, as_text(actual));
+                return Ok(());
+            }
+            if let Some(name) = m.strip_prefix("$var:") {
+                let want = vars.get(name).ok_or_else(|| format!("{at}: `$var:{name}` names no captured value"))?;
+                if as_text(actual) == want {
+                    return Ok(());
+                }
+                return Err(format!("{at}: expected the value of {name} ({want}), got {actual}"));
+            }
+            if let Some(name) = m.strip_prefix("$ne:") {
+                let other = vars.get(name).ok_or_else(|| format!("{at}: `$ne:{name}` names no captured value"))?;
+                if as_text(actual) != other {
+                    return Ok(());
+                }
+                return Err(format!("{at}: expected a value different from {name}, got the same ({actual})"));
+            }
+            return Err(format!("{at}: unknown matcher `{m}`"));
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{at}: expected {}, got {actual}", &m[1..]))
+    }
+}
+
+pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() % 2 != 0 {
+        return Err(format!("hex `{s}` has an odd number of digits"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("`{s}` is not hex")))
+        .collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn packet_type_by_name(n: &str) -> Option<PacketType> {
+    if let Some(c) = n.chars().next().filter(|_| n.len() == 1) {
+        return PacketType::from_char(c);
+    }
+    [
+        PacketType::Open,
+        PacketType::Close,
+        PacketType::Ping,
+        PacketType::Pong,
+        PacketType::Message,
+        PacketType::Upgrade,
+        PacketType::Noop,
+    ]
+    .into_iter()
+    .find(|t| t.name() == n)
+}
+
+/// A short human form of a matcher, for failure messages.
+pub fn describe(m: &PacketMatch) -> String {
+    match m {
+        PacketMatch::Text(t) => crate::wire::http::show_text(t),
+        PacketMatch::Table(t) => {
+            if let Some(s) = &t.sio {
+                return format!("sio {s}");
+            }
+            let mut s = t.kind.clone().unwrap_or_else(|| "message".into());
+            if let Some(x) = &t.text {
+                s.push_str(&format!(" {x:?}"));
+            }
+            if let Some(j) = &t.json {
+                s.push_str(&format!(" {j}"));
+            }
+            if let Some(b) = &t.binary {
+                s.push_str(&format!(" <binary {b}>"));
+            }
+            s
+        }
+    }
+}
+
+pub fn is_sio(m: &PacketMatch) -> bool {
+    matches!(m, PacketMatch::Table(MatchTable { sio: Some(_), .. }))
+}
+
+/// Whether the matcher is about this packet type (so pings are not skipped when asked for).
+pub fn wants_type(m: &PacketMatch, t: PacketType) -> bool {
+    match m {
+        PacketMatch::Text(s) => s.chars().next().and_then(PacketType::from_char) == Some(t),
+        PacketMatch::Table(mt) => mt.kind.as_deref().and_then(packet_type_by_name) == Some(t),
+    }
+}
+
+/// Matches an Engine.IO packet. Returns Err with the reason on mismatch.
+pub fn match_eio(m: &PacketMatch, p: &Packet, vars: &mut Vars) -> Result<(), String> {
+    match m {
+        PacketMatch::Text(s) => {
+            if &p.to_display() == s {
+                Ok(())
+            } else {
+                Err(format!("expected {}, got {}", crate::wire::http::show_text(s), show_packet(p)))
+            }
+        }
+        PacketMatch::Table(t) => {
+            let kind = match &t.kind {
+                Some(k) => packet_type_by_name(k).ok_or_else(|| format!("unknown packet type `{k}` in suite"))?,
+                None => PacketType::Message,
+            };
+            if p.kind != kind {
+                return Err(format!("expected a {} packet, got {}", kind.name(), show_packet(p)));
+            }
+            match (&p.data, &t.binary) {
+                (Data::Binary(b), Some(hx)) => {
+                    let want = hex_decode(hx)?;
+                    if *b != want {
+                        return Err(format!("expected binary {hx}, got {}", hex(b)));
+                    }
+                }
+                (Data::Text(_), Some(hx)) => return Err(format!("expected binary {hx}, got {}", show_packet(p))),
+                (Data::Binary(_), None) if t.text.is_some() || t.json.is_some() => {
+                    return Err(format!("expected text, got {}", show_packet(p)))
+                }
+                _ => {}
+            }
+            if let Data::Text(txt) = &p.data {
+                if let Some(want) = &t.text {
+                    if txt != want {
+                        return Err(format!("expected {want:?}, got {}", show_packet(p)));
+                    }
+                }
+                if let Some(pat) = &t.json {
+                    let v: Value = serde_json::from_str(txt).map_err(|e| format!("packet data is not JSON ({e}): {txt}"))?;
+                    json_match(pat, &v, vars, "data")?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn show_packet(p: &Packet) -> String {
+    crate::wire::http::show_text(&p.to_display())
+}
+
+/// A Socket.IO pattern in wire form, parsed leniently: the JSON may hold `$` matchers
+/// that would not pass the strict decoder (e.g. `2$array`).
+pub struct SioPattern {
+    pub kind: SioType,
+    pub attachments: Option<usize>,
+    pub nsp: String,
+    pub id: Option<String>,
+    pub data: Option<Value>,
+}
+
+pub fn parse_sio_pattern(s: &str) -> Result<SioPattern, String> {
+    let mut chars = s.char_indices().peekable();
+    let (_, c) = chars.next().ok_or("empty sio pattern")?;
+    let kind = SioType::from_char(c).ok_or_else(|| format!("sio pattern `{s}`: unknown type `{c}`"))?;
+    let mut rest = &s[c.len_utf8()..];
+    let mut attachments = None;
+    if let Some(dash) = rest.find('-') {
+        if rest[..dash].chars().all(|c| c.is_ascii_digit()) && dash > 0 {
+            attachments = rest[..dash].parse().ok();
+            rest = &rest[dash + 1..];
+        }
+    }
+    let mut nsp = "/".to_string();
+    if rest.starts_with('/') {
+        match rest.find(',') {
+            Some(i) => {
+                nsp = rest[..i].to_string();
+                rest = &rest[i + 1..];
+            }
+            None => {
+                nsp = rest.to_string();
+                rest = "";
+            }
+        }
+    }
+    let id_len = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+    let mut id = None;
+    if id_len > 0 {
+        id = Some(rest[..id_len].to_string());
+        rest = &rest[id_len..];
+    } else if let Some(r) = rest.strip_prefix("$id") {
+        // `$id` in the id position: any ack id, captured as {ack_id}.
+        id = Some("$id".into());
+        rest = r;
+    }
+    let data = if rest.is_empty() {
+        None
+    } else if rest.starts_with('$') {
+        Some(Value::String(rest.to_string()))
+    } else {
+        Some(serde_json::from_str(rest).map_err(|e| format!("sio pattern `{s}`: JSON part does not parse: {e}"))?)
+    };
+    Ok(SioPattern { kind, attachments, nsp, id, data })
+}
+
+pub fn match_sio(pat: &SioPattern, expected_attachments: Option<&Vec<String>>, p: &SioPacket, vars: &mut Vars) -> Result<(), String> {
+    let shown = || format!("{}{}", p.encode(), if p.attachments.is_empty() { String::new() } else { format!(" +{} attachment(s)", p.attachments.len()) });
+    if p.kind != pat.kind {
+        return Err(format!("expected a {} packet, got {}", pat.kind.name(), shown()));
+    }
+    if p.nsp != pat.nsp {
+        return Err(format!("expected namespace {}, got {}", pat.nsp, shown()));
+    }
+    match (&pat.id, p.id) {
+        (None, None) => {}
+        (Some(want), Some(got)) if want == "$id" => vars.set("ack_id", got.to_string()),
+        (Some(want), Some(got)) if *want == got.to_string() => {}
+        (want, got) => return Err(format!("expected ack id {want:?}, got {got:?} in {}", shown())),
+    }
+    if let Some(n) = pat.attachments {
+        if n != p.attachments.len() {
+            return Err(format!("expected {n} attachment(s), got {} in {}", p.attachments.len(), shown()));
+        }
+    }
+    match (&pat.data, &p.data) {
+        (None, None) => {}
+        (Some(pd), Some(ad)) => json_match(pd, ad, vars, "data")?,
+        (Some(_), None) => return Err(format!("expected a payload, got none in {}", shown())),
+        (None, Some(_)) => return Err(format!("expected no payload, got {}", shown())),
+    }
+    if let Some(want) = expected_attachments {
+        let want: Vec<Vec<u8>> = want.iter().map(|h| hex_decode(h)).collect::<Result<_, _>>()?;
+        if want != p.attachments {
+            let got: Vec<String> = p.attachments.iter().map(|b| hex(b)).collect();
+            return Err(format!("expected attachments {:?}, got {got:?}", want.iter().map(|b| hex(b)).collect::<Vec<_>>()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Running cases against a target: planning, parallel execution, deadlines, verdicts.
+pub mod exec;
+pub mod expectations;
+pub mod matchers;
+pub mod vars;
+pub mod verdict;
+
+use crate::suite::{Case, Level};
+use crate::targets::{ServerError, ServerRequest, Target};
+use crate::wire::transcript::Redactor;
+use crate::wire::Transcript;
+use exec::{Exec, Stop};
+use expectations::Expectations;
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+pub use verdict::{CaseResult, Verdict};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stretches every deadline (not protocol timers).
+    pub time_scale: f64,
+    /// Cases in flight at once.
+    pub jobs: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { time_scale: 1.0, jobs: 16 }
+    }
+}
+
+/// A case the target speaks, and whether its server needs allowEIO3 for it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub case: Case,
+    pub allow_eio3: bool,
+}
+
+/// Keeps the cases whose revision the target speaks.
+pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
+    cases
+        .iter()
+        .filter_map(|c| target.speaks(c.revision).map(|allow_eio3| Planned { case: c.clone(), allow_eio3 }))
+        .collect()
+}
+
+const DEFAULT_CASE_DEADLINE_MS: u64 = 5000;
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectations: &Expectations) -> CaseResult {
+    let started = Instant::now();
+    let case = &p.case;
+    let transcript = Transcript::new();
+    let mut redactor = Redactor::default();
+    let (verdict, message) = run_case_inner(target, p, opts, &transcript, &mut redactor).await;
+    let (expected, expected_reason) = match expectations.get(case.id()) {
+        Some((v, r)) => (*v, Some(r.clone())),
+        None => (Verdict::Pass, None),
+    };
+    let entries = transcript.entries();
+    CaseResult {
+        id: case.id().to_string(),
+        suite: case.suite.clone(),
+        title: case.def.title.clone(),
+        verdict,
+        duration_ms: started.elapsed().as_millis() as u64,
+        message: redactor.apply(&message),
+        transcript: entries.iter().map(|e| redactor.apply(&e.line)).collect(),
+        timed_transcript: entries.iter().map(|e| format!("+{:>5}ms {}", e.at_ms, redactor.apply(&e.line))).collect(),
+        expected,
+        expected_reason,
+    }
+}
+
+async fn run_case_inner(
+    target: &Target,
+    p: &Planned,
+    opts: &RunOptions,
+    transcript: &Transcript,
+    redactor: &mut Redactor,
+) -> (Verdict, String) {
+    let case = &p.case;
+    for need in &case.def.needs {
+        if !target.has_capability(need) {
+            return (Verdict::Unsupported, format!("the target does not declare capability `{need}`"));
+        }
+    }
+    let scale = opts.time_scale;
+    let key = format!("c{}", NEXT_KEY.fetch_add(1, Ordering::Relaxed));
+    let req = ServerRequest { key, layer: case.layer, fixture: &case.def.fixture, allow_eio3: p.allow_eio3 };
+    let server = match target.server(req, Duration::from_millis((10_000.0 * scale) as u64)).await {
+        Ok(s) => s,
+        Err(ServerError::Unsupported(why)) => return (Verdict::Unsupported, why),
+        Err(ServerError::Error(why)) => return (Verdict::Error, format!("the target could not start a server: {why}")),
+    };
+    if let Some(port) = server.base.rsplit(':').next() {
+        redactor.add(port, "port");
+    }
+    let mut exec = match Exec::new(case, &server.base, &server.path, None, scale, transcript.clone()) {
+        Ok(e) => e,
+        Err(e) => return (Verdict::Error, e.to_string()),
+    };
+    let mut server = server;
+    exec.set_events(server.events.take());
+    let deadline = Duration::from_millis((case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS) as f64 * scale) as u64);
+    let outcome = tokio::time::timeout(deadline, exec.run()).await;
+    exec.finish().await;
+    for (value, name) in exec.volatile() {
+        redactor.add(&value, &name);
+    }
+    drop(server);
+    match outcome {
+        Err(_) => (Verdict::Timeout, format!("the case did not finish within its {} ms budget", deadline.as_millis())),
+        Ok(Ok(())) => (Verdict::Pass, String::new()),
+        Ok(Err(Stop::Fail(m))) => match case.def.level {
+            Level::Must => (Verdict::Fail, m),
+            Level::Should => (Verdict::NonStrict, m),
+        },
+        Ok(Err(Stop::Unsupported(m))) => (Verdict::Unsupported, m),
+        Ok(Err(Stop::Error(m))) => (Verdict::Error, m),
+    }
+}
+
+/// Runs the planned cases with at most `opts.jobs` in flight; results come back sorted by id.
+pub async fn run_all(
+    target: &Target,
+    planned: &[Planned],
+    opts: &RunOptions,
+    expectations: &Expectations,
+    on_done: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
+    let mut results: Vec<CaseResult> = futures_util::stream::iter(planned.iter())
+        .map(|p| async move {
+            let r = run_case(target, p, opts, expectations).await;
+            on_done(&r);
+            r
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
+    results.sort_by(|a, b| a.id.cmp(&b.id));
+    results
+}
+
+/// Counts by verdict and the unexpected ones.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub non_strict: usize,
+    pub unsupported: usize,
+    pub error: usize,
+    pub timeout: usize,
+    pub unexpected: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CaseResult]) -> Summary {
+        let mut s = Summary { total: results.len(), ..Default::default() };
+        for r in results {
+            match r.verdict {
+                Verdict::Pass => s.pass += 1,
+                Verdict::Fail => s.fail += 1,
+                Verdict::NonStrict => s.non_strict += 1,
+                Verdict::Unsupported => s.unsupported += 1,
+                Verdict::Error => s.error += 1,
+                Verdict::Timeout => s.timeout += 1,
+            }
+            if r.is_unexpected() {
+                s.unexpected += 1;
+            }
+        }
+        s
+    }
+}

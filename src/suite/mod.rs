@@ -1,0 +1,7 @@
+//! Suites: the declarative case files under `suites/`, their model and loading.
+pub mod load;
+pub mod model;
+pub mod steps;
+
+pub use load::{load_all, load_file, Case, SuiteError, Suites};
+pub use model::{Layer, Level, Revision, Transport};

@@ -1,0 +1,219 @@
+//! The suite file model: what a person writes in `suites/**/*.toml`.
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub suite: SuiteHeader,
+    #[serde(default, rename = "case")]
+    pub cases: Vec<CaseDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteHeader {
+    /// Must equal the directory the file sits in (`suites/eio4/*.toml` → `eio4`).
+    pub name: String,
+    /// Protocol revision the suite speaks: eio3, eio4, sio4, sio5.
+    pub revision: Revision,
+    /// Which endpoint of a server target the suite drives.
+    pub layer: Layer,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Revision {
+    Eio3,
+    Eio4,
+    Sio4,
+    Sio5,
+}
+
+impl Revision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Revision::Eio3 => "eio3",
+            Revision::Eio4 => "eio4",
+            Revision::Sio4 => "sio4",
+            Revision::Sio5 => "sio5",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "eio3" => Some(Revision::Eio3),
+            "eio4" => Some(Revision::Eio4),
+            "sio4" => Some(Revision::Sio4),
+            "sio5" => Some(Revision::Sio5),
+            _ => None,
+        }
+    }
+    /// The Engine.IO revision carrying this revision.
+    pub fn eio(self) -> crate::protocol::eio::EioRevision {
+        use crate::protocol::eio::EioRevision;
+        match self {
+            Revision::Eio3 | Revision::Sio4 => EioRevision::V3,
+            Revision::Eio4 | Revision::Sio5 => EioRevision::V4,
+        }
+    }
+    pub fn sio(self) -> Option<crate::protocol::sio::SioRevision> {
+        use crate::protocol::sio::SioRevision;
+        match self {
+            Revision::Sio4 => Some(SioRevision::V4),
+            Revision::Sio5 => Some(SioRevision::V5),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layer {
+    #[serde(rename = "engine.io")]
+    EngineIo,
+    #[serde(rename = "socket.io")]
+    SocketIo,
+}
+
+impl Layer {
+    pub fn default_path(self) -> &'static str {
+        match self {
+            Layer::EngineIo => "/engine.io/",
+            Layer::SocketIo => "/socket.io/",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::EngineIo => "engine.io",
+            Layer::SocketIo => "socket.io",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum Level {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "SHOULD")]
+    Should,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Polling,
+    Websocket,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Polling => "polling",
+            Transport::Websocket => "websocket",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDef {
+    pub id: String,
+    pub title: String,
+    pub requirement: String,
+    pub source: String,
+    pub level: Level,
+    pub transports: Vec<Transport>,
+    /// Defaults to the suite's revision.
+    #[serde(default)]
+    pub revisions: Vec<Revision>,
+    /// Fixture options the server must be started with (beyond the standard defaults).
+    #[serde(default)]
+    pub fixture: FixtureSpec,
+    /// Capabilities the target must declare (e.g. `server-events`).
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Overall budget of the case in ms (scaled); default 5000.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Answer server pings automatically while waiting for other packets.
+    #[serde(default = "yes")]
+    pub auto_pong: bool,
+    #[serde(rename = "step")]
+    pub steps: Vec<crate::suite::steps::Step>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Fixture options as written in a suite. Absent = the standard fixture default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FixtureSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_interval: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_http_buffer_size: Option<u64>,
+    #[serde(rename = "allowEIO3", skip_serializing_if = "Option::is_none")]
+    pub allow_eio3: Option<bool>,
+    /// An origin, or "none" for no CORS configuration at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transports: Option<Vec<Transport>>,
+    /// "deny" installs an allowRequest that refuses everything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_state_recovery: Option<bool>,
+}
+
+impl FixtureSpec {
+    /// Names of the options set, for "unsupported" messages against a hand-started server.
+    pub fn set_options(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! chk {
+            ($f:ident, $n:literal) => {
+                if self.$f.is_some() {
+                    v.push($n)
+                }
+            };
+        }
+        chk!(path, "path");
+        chk!(ping_interval, "pingInterval");
+        chk!(ping_timeout, "pingTimeout");
+        chk!(max_http_buffer_size, "maxHttpBufferSize");
+        chk!(allow_eio3, "allowEIO3");
+        chk!(cors, "cors");
+        chk!(transports, "transports");
+        chk!(allow_request, "allowRequest");
+        chk!(connect_timeout, "connectTimeout");
+        chk!(connection_state_recovery, "connectionStateRecovery");
+        v
+    }
+
+    /// The standard fixture defaults (DESIGN.md), used to resolve `{pingInterval}` before a handshake.
+    pub fn ping_interval_or_default(&self) -> u64 {
+        self.ping_interval.unwrap_or(300)
+    }
+    pub fn ping_timeout_or_default(&self) -> u64 {
+        self.ping_timeout.unwrap_or(200)
+    }
+}
+
+/// Free-form key/value table used by matchers (headers and the like).
+pub type StrMap = BTreeMap<String, String>;

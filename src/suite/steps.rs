@@ -1,0 +1,339 @@
+//! The step vocabulary suites compose. Each step is a TOML table `[[case.step]]` with `do = "<kind>"`.
+use super::model::{StrMap, Transport};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Step {
+    /// Open an Engine.IO session (polling or websocket handshake) and capture its open packet.
+    Handshake(HandshakeStep),
+    /// One raw HTTP request, for deliberately wrong traffic or precise checks.
+    Http(HttpStep),
+    /// Wait for a background `http` step and check its response.
+    Await(AwaitStep),
+    /// Send packets on a session (POST over polling, frames over websocket).
+    Send(SendStep),
+    /// Receive packets on a session until the listed ones arrived, in order.
+    Expect(ExpectStep),
+    /// The session must end: close packet, HTTP 400, or the websocket closing.
+    ExpectClosed(ExpectClosedStep),
+    /// No packet other than ping/noop may arrive for a while (websocket sessions).
+    ExpectSilence(SilenceStep),
+    /// Upgrade a polling session to websocket: probe, `3probe`, `5`.
+    Upgrade(UpgradeStep),
+    /// Open a raw websocket (no handshake read), to check refusals.
+    WsConnect(WsConnectStep),
+    /// Heartbeat rounds: v4 waits for server pings (and measures them), v3 sends pings.
+    Heartbeat(HeartbeatStep),
+    Sleep(SleepStep),
+    /// A server-side event reported by the target's driver.
+    ServerEvent(ServerEventStep),
+    /// Drop a session's transport abruptly (no close packet).
+    Drop(DropStep),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Handshake(_) => "handshake",
+            Step::Http(_) => "http",
+            Step::Await(_) => "await",
+            Step::Send(_) => "send",
+            Step::Expect(_) => "expect",
+            Step::ExpectClosed(_) => "expect_closed",
+            Step::ExpectSilence(_) => "expect_silence",
+            Step::Upgrade(_) => "upgrade",
+            Step::WsConnect(_) => "ws_connect",
+            Step::Heartbeat(_) => "heartbeat",
+            Step::Sleep(_) => "sleep",
+            Step::ServerEvent(_) => "server_event",
+            Step::Drop(_) => "drop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandshakeStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    pub transport: Transport,
+    /// Extra query parameters appended to the handshake (`b64=1`, `token=1`).
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub headers: StrMap,
+    /// The open packet must carry exactly these keys.
+    #[serde(default)]
+    pub open_keys: Option<Vec<String>>,
+    /// JSON pattern the listed open packet fields must match (only the keys given are checked).
+    #[serde(default)]
+    pub open: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    #[serde(default = "get")]
+    pub method: String,
+    /// Request path; defaults to the endpoint path (`{path}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Query string, templated (`EIO={eio}&transport=polling&sid={sid}`).
+    #[serde(default)]
+    pub query: String,
+    #[serde(default)]
+    pub headers: StrMap,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub body_hex: Option<String>,
+    /// A message packet of exactly this many bytes (`4aaaa…`), for payload limits.
+    #[serde(default)]
+    pub body_fill: Option<usize>,
+    /// Name to `await` later; with `background = true` the step does not wait.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub background: bool,
+    /// Cancel the request (drop the connection) after this many ms.
+    #[serde(default)]
+    pub abort_after_ms: Option<u64>,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+    #[serde(default)]
+    pub expect: Option<HttpExpect>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpExpect {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// JSON pattern for the whole body.
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// The body decoded as a polling payload must be exactly these packets.
+    #[serde(default)]
+    pub packets: Option<Vec<PacketMatch>>,
+    /// Headers that must be present; value `*` means any value.
+    #[serde(default)]
+    pub headers: StrMap,
+    #[serde(default)]
+    pub absent_headers: Vec<String>,
+    /// The request must have been cancelled/failed without an HTTP response.
+    #[serde(default)]
+    pub no_response: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwaitStep {
+    pub name: String,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+    #[serde(default)]
+    pub expect: Option<HttpExpect>,
+}
+
+/// A packet to send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PacketSpec {
+    /// Engine.IO text form: `4hello`, `2probe`, `1`.
+    Text(String),
+    Table(PacketTable),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketTable {
+    /// A binary message, as hex.
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// A Socket.IO packet in wire form (without the Engine.IO `4`); sent as a message.
+    #[serde(default)]
+    pub sio: Option<String>,
+    /// Binary attachments (hex) following a Socket.IO binary packet.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// Bytes sent as they are (polling body or websocket text frame), for malformed input.
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// A message of exactly this many bytes (`4aaaa…`).
+    #[serde(default)]
+    pub fill: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    pub packets: Vec<PacketSpec>,
+    /// v3 polling: encode the payload with XHR2 binary framing.
+    #[serde(default)]
+    pub xhr2: bool,
+    /// Expected HTTP status of the POST (polling only); default 200.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// JSON pattern of the POST response body (polling only).
+    #[serde(default)]
+    pub json: Option<Value>,
+}
+
+/// A packet to match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PacketMatch {
+    /// Exact Engine.IO text form (`4hello`, `3probe`, `6`).
+    Text(String),
+    Table(MatchTable),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchTable {
+    /// Packet type by name (`open`, `message`, ...).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Exact text data.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// JSON pattern for the text data.
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// Exact binary data, as hex.
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Socket.IO packet pattern in wire form; JSON strings like `$string` are matchers.
+    #[serde(default)]
+    pub sio: Option<String>,
+    #[serde(default)]
+    pub attachments: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    pub packets: Vec<PacketMatch>,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectClosedStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub within_ms: Option<Delay>,
+    /// Websocket close code the server must send.
+    #[serde(default)]
+    pub code: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    pub ms: Delay,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Leave a GET pending before probing; it must end with a noop.
+    #[serde(default)]
+    pub pending_poll: bool,
+    /// Send the final `5` (default true).
+    #[serde(default = "yes")]
+    pub finish: bool,
+    #[serde(default)]
+    pub headers: StrMap,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConnectStep {
+    /// Session name the websocket becomes.
+    pub session: String,
+    /// Query, templated; default `EIO={eio}&transport=websocket`.
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: StrMap,
+    /// The websocket handshake must be refused with this HTTP status.
+    #[serde(default)]
+    pub refused_status: Option<u16>,
+    /// Headers the 101 (or refusal) must carry; `*` = any value.
+    #[serde(default)]
+    pub response_headers: StrMap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default = "three")]
+    pub rounds: u32,
+    /// v4: judge the interval between pings against the advertised pingInterval, within this tolerance.
+    #[serde(default)]
+    pub tolerance_ms: Option<u64>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+/// A duration: milliseconds, or a sum of terms like `"{pingInterval}+{pingTimeout}+100"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Delay {
+    Ms(u64),
+    Expr(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepStep {
+    pub ms: Delay,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEventStep {
+    /// Event name reported by the driver (`connection_error`, `connection`, `close`, `disconnect`).
+    pub event: String,
+    /// JSON pattern on the listed fields only.
+    #[serde(default)]
+    pub fields: Option<Value>,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropStep {
+    #[serde(default)]
+    pub session: Option<String>,
+}

@@ -1,0 +1,90 @@
+//! Preparing driver families: install pinned packages once, remember what was installed.
+use super::catalog::Family;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Prepared,
+    /// Runtime present, packages not installed (or stale): `siospec targets prepare` fixes it.
+    NeedsPrepare,
+    /// A required program is missing: the hint says what to install.
+    Unavailable(String),
+}
+
+fn stamp_path(root: &Path, fam_name: &str) -> PathBuf {
+    root.join(".siospec").join(format!("prepared-{fam_name}"))
+}
+
+/// A fingerprint of the family's inputs (lockfiles), so a changed lockfile re-prepares.
+fn fingerprint(root: &Path, fam: &Family) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in &fam.inputs {
+        f.hash(&mut h);
+        std::fs::read(root.join(&fam.dir).join(f)).unwrap_or_default().hash(&mut h);
+    }
+    fam.prepare.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+pub fn on_path(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
+pub fn readiness(root: &Path, fam_name: &str, fam: &Family) -> Readiness {
+    let missing: Vec<&str> = fam.requires.iter().filter(|p| !on_path(p)).map(|s| s.as_str()).collect();
+    if !missing.is_empty() {
+        return Readiness::Unavailable(format!("needs {} ({})", missing.join(", "), fam.install_hint));
+    }
+    match std::fs::read_to_string(stamp_path(root, fam_name)) {
+        Ok(s) if s.trim() == fingerprint(root, fam) => Readiness::Prepared,
+        _ => Readiness::NeedsPrepare,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("family `{0}` is unavailable: {1}")]
+    Unavailable(String, String),
+    #[error("preparing `{family}` failed: `{command}` exited with {status}\n{tail}")]
+    Failed { family: String, command: String, status: String, tail: String },
+    #[error("preparing `{0}`: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Runs the family's preparation unless its stamp is current. Returns true if it ran.
+pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result<bool, PrepareError> {
+    match readiness(root, fam_name, fam) {
+        Readiness::Unavailable(why) => return Err(PrepareError::Unavailable(fam_name.into(), why)),
+        Readiness::Prepared if !force => return Ok(false),
+        _ => {}
+    }
+    let (prog, args) = fam.prepare.split_first().ok_or_else(|| {
+        PrepareError::Io(fam_name.into(), std::io::Error::other("empty prepare command in the catalog"))
+    })?;
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .current_dir(root.join(&fam.dir))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| PrepareError::Io(fam_name.into(), e))?;
+    if !out.status.success() {
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let tail: Vec<&str> = all.lines().rev().take(20).collect();
+        return Err(PrepareError::Failed {
+            family: fam_name.into(),
+            command: fam.prepare.join(" "),
+            status: out.status.to_string(),
+            tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    let stamp = stamp_path(root, fam_name);
+    if let Some(dir) = stamp.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PrepareError::Io(fam_name.into(), e))?;
+    }
+    std::fs::write(&stamp, fingerprint(root, fam)).map_err(|e| PrepareError::Io(fam_name.into(), e))?;
+    Ok(true)
+}

@@ -1,0 +1,160 @@
+//! HTTP requests to a target over reqwest, logged to the transcript, with bounded reads.
+use super::{Transcript, WireError, MAX_READ};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    pub base: String,
+    transcript: Transcript,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query, e.g. `/engine.io/?EIO=4&transport=polling`.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn content_type(&self) -> Option<&str> {
+        self.header("content-type")
+    }
+}
+
+/// Shows a body the way a person reads it: text with control characters escaped, or hex.
+pub fn show_bytes(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => show_text(s),
+        Err(_) => {
+            let hex: String = b.iter().take(64).map(|x| format!("{x:02x}")).collect();
+            if b.len() > 64 {
+                format!("<{} bytes: {hex}…>", b.len())
+            } else {
+                format!("<{} bytes: {hex}>", b.len())
+            }
+        }
+    }
+}
+
+pub fn show_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl HttpClient {
+    pub fn new(base: &str, transcript: Transcript) -> Result<Self, WireError> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| WireError::Http(e.to_string()))?;
+        Ok(HttpClient { client, base: base.trim_end_matches('/').to_string(), transcript })
+    }
+
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    pub async fn send(&self, req: Request) -> Result<Response, WireError> {
+        let url = format!("{}{}", self.base, req.target);
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| WireError::Http(format!("invalid HTTP method `{}`", req.method)))?;
+        let mut line = format!("→ {} {}", req.method, req.target);
+        for (k, v) in &req.headers {
+            line.push_str(&format!(" [{k}: {v}]"));
+        }
+        if let Some(b) = &req.body {
+            line.push_str(&format!(" | {}", show_bytes(b)));
+        }
+        self.transcript.log(line);
+        let mut rb = self.client.request(method, &url);
+        for (k, v) in &req.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = req.body {
+            rb = rb.body(b);
+        }
+        let ms = req.timeout.as_millis() as u64;
+        let what = format!("{} {}", req.method, req.target);
+        let fut = async {
+            let mut resp = rb.send().await.map_err(|e| classify(&e, &self.base))?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
+                .collect::<Vec<_>>();
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| WireError::Http(e.to_string()))? {
+                if body.len() + chunk.len() > MAX_READ {
+                    return Err(WireError::TooLarge(MAX_READ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Response { status, headers, body })
+        };
+        match tokio::time::timeout(req.timeout, fut).await {
+            Ok(Ok(r)) => {
+                let ct = r.content_type().unwrap_or("-").to_string();
+                self.transcript.log(format!("← {} {} | {}", r.status, ct, show_bytes(&r.body)));
+                Ok(r)
+            }
+            Ok(Err(e)) => {
+                self.transcript.log(format!("← error: {e}"));
+                Err(e)
+            }
+            Err(_) => {
+                self.transcript.log(format!("← no answer within {ms} ms (request cancelled)"));
+                Err(WireError::Timeout { what, ms })
+            }
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error, base: &str) -> WireError {
+    if e.is_connect() {
+        WireError::Refused(base.to_string())
+    } else if e.is_timeout() {
+        WireError::Timeout { what: base.to_string(), ms: 0 }
+    } else {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        WireError::Http(msg)
+    }
+}
+
+/// Binary frames are always shown as hex, even when the bytes happen to be UTF-8.
+pub fn show_bytes_hex(b: &[u8]) -> String {
+    let hex: String = b.iter().take(64).map(|x| format!("{x:02x}")).collect();
+    if b.len() > 64 {
+        format!("<binary {} bytes: {hex}…>", b.len())
+    } else {
+        format!("<binary {hex}>", )
+    }
+}

@@ -1,0 +1,287 @@
+//! An Engine.IO session seen from the client side: polling or websocket, with the
+//! upgrade sequence. Packets are received one at a time through an inbox.
+use super::http::{HttpClient, Request, Response};
+use super::ws::{self, ConnectError, WsConn, WsEvent};
+use super::WireError;
+use crate::protocol::eio::{self, EioRevision, Frame, Packet, PacketType, PayloadFormat};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub enum Conn {
+    Polling,
+    Ws(WsConn),
+    Gone,
+}
+
+/// What a receive gave.
+#[derive(Debug)]
+pub enum Received {
+    Packet(Packet),
+    /// The session ended: a polling request refused (status, body) or the websocket closed.
+    Ended { status: Option<u16>, code: Option<u16>, detail: String },
+}
+
+pub struct EioSession {
+    pub rev: EioRevision,
+    pub sid: Option<String>,
+    pub path: String,
+    pub http: HttpClient,
+    pub conn: Conn,
+    pub inbox: VecDeque<Packet>,
+    /// Extra query appended to every request (`b64=1`, auth query in sio v4).
+    pub extra_query: String,
+}
+
+pub struct OpenInfo {
+    pub open: serde_json::Value,
+    pub status: Option<u16>,
+}
+
+fn open_json(p: &Packet) -> Result<serde_json::Value, WireError> {
+    match (&p.kind, &p.data) {
+        (PacketType::Open, eio::Data::Text(t)) => serde_json::from_str(t)
+            .map_err(|e| WireError::Http(format!("open packet data is not JSON ({e}): {t}"))),
+        _ => Err(WireError::Http(format!("first packet is not an open packet: {}", p.to_display()))),
+    }
+}
+
+impl EioSession {
+    pub fn new(rev: EioRevision, http: HttpClient, path: &str, extra_query: &str) -> Self {
+        EioSession {
+            rev,
+            sid: None,
+            path: path.to_string(),
+            http,
+            conn: Conn::Polling,
+            inbox: VecDeque::new(),
+            extra_query: extra_query.to_string(),
+        }
+    }
+
+    fn eio(&self) -> &'static str {
+        match self.rev {
+            EioRevision::V3 => "3",
+            EioRevision::V4 => "4",
+        }
+    }
+
+    pub fn query(&self, transport: &str) -> String {
+        let mut q = format!("EIO={}&transport={transport}", self.eio());
+        if let Some(sid) = &self.sid {
+            q.push_str(&format!("&sid={sid}"));
+        }
+        if !self.extra_query.is_empty() {
+            q.push('&');
+            q.push_str(&self.extra_query);
+        }
+        q
+    }
+
+    fn target(&self, transport: &str) -> String {
+        format!("{}?{}", self.path, self.query(transport))
+    }
+
+    pub async fn handshake_polling(&mut self, headers: &[(String, String)], timeout: Duration) -> Result<OpenInfo, WireError> {
+        let resp = self
+            .http
+            .send(Request { method: "GET".into(), target: self.target("polling"), headers: headers.to_vec(), body: None, timeout })
+            .await?;
+        if resp.status != 200 {
+            return Err(WireError::Http(format!(
+                "handshake refused: {} {}",
+                resp.status,
+                super::http::show_bytes(&resp.body)
+            )));
+        }
+        let mut packets = eio::decode_payload(self.rev, &resp.body, resp.content_type())?.into_iter();
+        let first = packets.next().ok_or_else(|| WireError::Http("empty handshake payload".into()))?;
+        let open = open_json(&first)?;
+        self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
+        self.inbox.extend(packets);
+        self.conn = Conn::Polling;
+        Ok(OpenInfo { open, status: Some(resp.status) })
+    }
+
+    pub async fn handshake_ws(&mut self, headers: &[(String, String)], timeout: Duration) -> Result<OpenInfo, WireError> {
+        let target = self.target("websocket");
+        let mut c = ws::connect(&self.http.base, &target, headers, timeout, self.http.transcript())
+            .await
+            .map_err(|e| match e {
+                ConnectError::Refused { status, body, .. } => WireError::Http(format!("websocket handshake refused: {status} {body}")),
+                ConnectError::Wire(w) => w,
+            })?
+            .conn;
+        let first = match c.recv(timeout).await? {
+            WsEvent::Frame(f) => eio::decode_frame(self.rev, &f)?,
+            WsEvent::Closed { how, .. } => return Err(WireError::Ws(format!("closed before the open packet ({how})"))),
+        };
+        let open = open_json(&first)?;
+        self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
+        self.conn = Conn::Ws(c);
+        Ok(OpenInfo { open, status: None })
+    }
+
+    /// Sends packets: one POST over polling (the response is returned), one frame each over websocket.
+    pub async fn send(&mut self, packets: &[Packet], xhr2: bool, timeout: Duration) -> Result<Option<Response>, WireError> {
+        match &mut self.conn {
+            Conn::Ws(c) => {
+                for p in packets {
+                    c.send(eio::encode_frame(self.rev, p)).await?;
+                }
+                Ok(None)
+            }
+            Conn::Polling => {
+                let fmt = match (self.rev, xhr2) {
+                    (EioRevision::V4, _) => PayloadFormat::V4,
+                    (EioRevision::V3, false) => PayloadFormat::V3Text,
+                    (EioRevision::V3, true) => PayloadFormat::V3Binary,
+                };
+                let body = eio::encode_payload(fmt, packets);
+                let ct = if fmt == PayloadFormat::V3Binary { "application/octet-stream" } else { "text/plain;charset=UTF-8" };
+                self.post_raw(body, ct, timeout).await.map(Some)
+            }
+            Conn::Gone => Err(WireError::Http("the session's transport was dropped".into())),
+        }
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>, content_type: &str, timeout: Duration) -> Result<Response, WireError> {
+        self.http
+            .send(Request {
+                method: "POST".into(),
+                target: self.target("polling"),
+                headers: vec![("content-type".into(), content_type.into())],
+                body: Some(body),
+                timeout,
+            })
+            .await
+    }
+
+    /// Sends text exactly as given: a POST body over polling, a text frame over websocket.
+    pub async fn send_raw(&mut self, text: &str, timeout: Duration) -> Result<Option<Response>, WireError> {
+        match &mut self.conn {
+            Conn::Ws(c) => c.send(Frame::Text(text.to_string())).await.map(|_| None),
+            Conn::Polling => self.post_raw(text.as_bytes().to_vec(), "text/plain;charset=UTF-8", timeout).await.map(Some),
+            Conn::Gone => Err(WireError::Http("the session's transport was dropped".into())),
+        }
+    }
+
+    pub fn get_request(&self, timeout: Duration) -> Request {
+        Request { method: "GET".into(), target: self.target("polling"), headers: vec![], body: None, timeout }
+    }
+
+    /// Next packet, or the end of the session, before `deadline`.
+    pub async fn recv(&mut self, deadline: Instant) -> Result<Received, WireError> {
+        if let Some(p) = self.inbox.pop_front() {
+            return Ok(Received::Packet(p));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(WireError::Timeout { what: "packet".into(), ms: 0 });
+        }
+        match &mut self.conn {
+            Conn::Ws(c) => match c.recv(left).await? {
+                WsEvent::Frame(f) => Ok(Received::Packet(eio::decode_frame(self.rev, &f)?)),
+                WsEvent::Closed { code, how } => Ok(Received::Ended { status: None, code, detail: how }),
+            },
+            Conn::Polling => {
+                let resp = self.http.send(self.get_request(left)).await?;
+                self.absorb_poll(resp)
+            }
+            Conn::Gone => Ok(Received::Ended { status: None, code: None, detail: "transport dropped".into() }),
+        }
+    }
+
+    /// Takes a GET response into the inbox, or reports the end of the session.
+    pub fn absorb_poll(&mut self, resp: Response) -> Result<Received, WireError> {
+        if resp.status != 200 {
+            return Ok(Received::Ended {
+                status: Some(resp.status),
+                code: None,
+                detail: super::http::show_bytes(&resp.body),
+            });
+        }
+        let packets = eio::decode_payload(self.rev, &resp.body, resp.content_type())?;
+        self.inbox.extend(packets);
+        match self.inbox.pop_front() {
+            Some(p) => Ok(Received::Packet(p)),
+            None => Err(WireError::Http("empty polling payload".into())),
+        }
+    }
+
+    /// Upgrade: websocket with the sid, `2probe` → `3probe`, then `5` when `finish`.
+    /// Returns the response of the GET left pending during the probe, when asked for one.
+    pub async fn upgrade(
+        &mut self,
+        pending_poll: bool,
+        finish: bool,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Option<Result<Response, WireError>>, WireError> {
+        let pending = if pending_poll {
+            let http = self.http.clone();
+            let req = self.get_request(timeout + Duration::from_secs(1));
+            Some(tokio::spawn(async move { http.send(req).await }))
+        } else {
+            None
+        };
+        if pending.is_some() {
+            // Give the GET time to reach the server before the probe, so it is really pending.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let target = self.target("websocket");
+        let mut c = ws::connect(&self.http.base, &target, headers, timeout, self.http.transcript())
+            .await
+            .map_err(|e| match e {
+                ConnectError::Refused { status, body, .. } => WireError::Http(format!("upgrade refused: {status} {body}")),
+                ConnectError::Wire(w) => w,
+            })?
+            .conn;
+        c.send(eio::encode_frame(self.rev, &Packet::new(PacketType::Ping, "probe"))).await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match c.recv(deadline.saturating_duration_since(Instant::now())).await? {
+                WsEvent::Frame(f) => {
+                    let p = eio::decode_frame(self.rev, &f)?;
+                    if p.kind == PacketType::Pong && p.data == eio::Data::Text("probe".into()) {
+                        break;
+                    }
+                    if p.kind == PacketType::Ping || p.kind == PacketType::Noop {
+                        continue;
+                    }
+                    return Err(WireError::Http(format!("expected 3probe, got {}", p.to_display())));
+                }
+                WsEvent::Closed { how, .. } => return Err(WireError::Ws(format!("closed during the probe ({how})"))),
+            }
+        }
+        let pending_result = match pending {
+            Some(h) => Some(match tokio::time::timeout(timeout, h).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Err(WireError::Http(format!("pending poll task failed: {e}"))),
+                Err(_) => Err(WireError::Timeout { what: "pending poll".into(), ms: timeout.as_millis() as u64 }),
+            }),
+            None => None,
+        };
+        if finish {
+            c.send(eio::encode_frame(self.rev, &Packet::new(PacketType::Upgrade, ""))).await?;
+        }
+        self.conn = Conn::Ws(c);
+        Ok(pending_result)
+    }
+
+    pub fn drop_transport(&mut self) {
+        if let Conn::Ws(c) = std::mem::replace(&mut self.conn, Conn::Gone) {
+            c.drop_abruptly();
+        }
+    }
+
+    pub fn is_ws(&self) -> bool {
+        matches!(self.conn, Conn::Ws(_))
+    }
+
+    pub async fn close(&mut self) {
+        if let Conn::Ws(c) = &mut self.conn {
+            c.close().await;
+        }
+    }
+}

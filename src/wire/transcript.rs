@@ -1,0 +1,73 @@
+//! What crossed the wire in a case, with relative times; redacted before it is shown or snapshotted.
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub at_ms: u64,
+    pub line: String,
+}
+
+#[derive(Clone)]
+pub struct Transcript {
+    start: Instant,
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+/// Long bodies are cut so a transcript stays readable and bounded.
+const MAX_LINE: usize = 300;
+
+impl Transcript {
+    pub fn new() -> Self {
+        Transcript { start: Instant::now(), entries: Arc::new(Mutex::new(Vec::new())) }
+    }
+    pub fn log(&self, line: impl Into<String>) {
+        let mut line = line.into();
+        if line.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let total = line.len();
+            line.truncate(cut);
+            line.push_str(&format!("… ({total} bytes)"));
+        }
+        let at_ms = self.start.elapsed().as_millis() as u64;
+        if let Ok(mut e) = self.entries.lock() {
+            e.push(Entry { at_ms, line });
+        }
+    }
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Replaces volatile values (sids, socket ids, ports) by stable names.
+#[derive(Debug, Default, Clone)]
+pub struct Redactor {
+    pairs: Vec<(String, String)>,
+}
+
+impl Redactor {
+    pub fn add(&mut self, value: &str, name: &str) {
+        if value.len() >= 4 && !self.pairs.iter().any(|(v, _)| v == value) {
+            self.pairs.push((value.to_string(), format!("<{name}>")));
+        }
+    }
+    pub fn apply(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        // Longest first, so a value that contains another is replaced whole.
+        let mut pairs = self.pairs.clone();
+        pairs.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        for (v, name) in &pairs {
+            out = out.replace(v.as_str(), name);
+        }
+        out
+    }
+}
