@@ -12,7 +12,7 @@ use siospec::targets::Target;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const DEFAULT_TARGET: &str = "socket.io@4.8.1";
+const DEFAULT_TARGET: &str = "socket.io@4.8.4";
 
 #[derive(Parser)]
 #[command(name = "siospec", version, about = "Conformance and interoperability harness for Engine.IO and Socket.IO")]
@@ -33,7 +33,7 @@ enum Cmd {
     },
     /// Run suites against a target from the catalog or a server started by hand.
     Run {
-        /// Target name from `siospec targets` (a unique prefix is enough). Default: socket.io@4.8.1.
+        /// Target name from `siospec targets` (a unique prefix is enough). Default: socket.io@4.8.4.
         #[arg(long, conflicts_with = "url")]
         target: Option<String>,
         /// A server you started with the standard fixture, including its path, e.g. http://127.0.0.1:3000/engine.io/

@@ -287,7 +287,7 @@ impl<'a> Exec<'a> {
                 }
                 r
             }
-            Err(e) if exp.no_response || aborted => {
+            Err(e) if exp.no_response || exp.allow_no_response || aborted => {
                 if matches!(e, WireError::Refused(_)) {
                     return Err(e.into());
                 }
@@ -606,6 +606,12 @@ impl<'a> Exec<'a> {
             Err(ConnectError::Refused { status, headers, body }) => match s.refused_status {
                 Some(st) if st == status => check_headers(&headers, &self.vars),
                 Some(st) => fail(format!("expected the websocket to be refused with {st}, got {status} {body}")),
+                None if s.may_refuse && (400..500).contains(&status) => {
+                    let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, "");
+                    sess.conn = crate::wire::session::Conn::Gone;
+                    self.sessions.insert(s.session.clone(), sess);
+                    Ok(())
+                }
                 None => fail(format!("websocket refused: {status} {body}")),
             },
             Err(ConnectError::Wire(e)) => {

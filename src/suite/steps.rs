@@ -131,6 +131,9 @@ pub struct HttpExpect {
     /// The request must have been cancelled/failed without an HTTP response.
     #[serde(default)]
     pub no_response: bool,
+    /// A connection cut without a response is accepted too (the other checks then do not apply).
+    #[serde(default)]
+    pub allow_no_response: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,6 +287,9 @@ pub struct WsConnectStep {
     /// The websocket handshake must be refused with this HTTP status.
     #[serde(default)]
     pub refused_status: Option<u16>,
+    /// An HTTP refusal (any 4xx) is accepted too: the session then counts as closed.
+    #[serde(default)]
+    pub may_refuse: bool,
     /// Headers the 101 (or refusal) must carry; `*` = any value.
     #[serde(default)]
     pub response_headers: StrMap,
