@@ -212,6 +212,15 @@ pub fn match_eio(m: &PacketMatch, p: &Packet, vars: &mut Vars) -> Result<(), Str
                 }
                 _ => {}
             }
+            if let Some(n) = t.length {
+                let got = match &p.data {
+                    Data::Text(s) => s.len(),
+                    Data::Binary(b) => b.len(),
+                };
+                if got != n {
+                    return Err(format!("expected {n} bytes of data, got {got}"));
+                }
+            }
             if let Data::Text(txt) = &p.data {
                 if let Some(want) = &t.text {
                     if txt != want {
@@ -228,8 +237,13 @@ pub fn match_eio(m: &PacketMatch, p: &Packet, vars: &mut Vars) -> Result<(), Str
     }
 }
 
+/// Packets in messages are cut short: a 1 MB payload must not flood a report.
 pub fn show_packet(p: &Packet) -> String {
-    crate::wire::http::show_text(&p.to_display())
+    let full = crate::wire::http::show_text(&p.to_display());
+    match full.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &full[..cut], full.len()),
+        None => full,
+    }
 }
 
 /// A Socket.IO pattern in wire form, parsed leniently: the JSON may hold `$` matchers

@@ -216,6 +216,9 @@ pub struct MatchTable {
     /// Exact binary data, as hex.
     #[serde(default)]
     pub binary: Option<String>,
+    /// Length of the data in bytes.
+    #[serde(default)]
+    pub length: Option<usize>,
     /// Socket.IO packet pattern in wire form; JSON strings like `$string` are matchers.
     #[serde(default)]
     pub sio: Option<String>,
