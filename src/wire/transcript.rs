@@ -68,6 +68,40 @@ impl Redactor {
         for (v, name) in &pairs {
             out = out.replace(v.as_str(), name);
         }
-        out
+        // Sids the case never captured (a second handshake, an error message) are volatile too.
+        out = redact_after(&out, "\"sid\":\"", |c| c == '"');
+        redact_after(&out, "sid=", |c| c == '&' || c == ' ' || c == '"')
+    }
+}
+
+fn redact_after(s: &str, marker: &str, end: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(marker) {
+        let (head, tail) = rest.split_at(i + marker.len());
+        out.push_str(head);
+        let len = tail.find(&end).unwrap_or(tail.len());
+        let value = &tail[..len];
+        if value.starts_with('<') || value.is_empty() {
+            out.push_str(value);
+        } else {
+            out.push_str("<other-sid>");
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_known_values_then_unknown_sids() {
+        let mut r = Redactor::default();
+        r.add("abcdef", "sid");
+        let got = r.apply(r#"GET /?sid=abcdef&x=1 | 0{"sid":"zzzz1234","upgrades":[]} sid=qqqq"#);
+        assert_eq!(got, r#"GET /?sid=<sid>&x=1 | 0{"sid":"<other-sid>","upgrades":[]} sid=<other-sid>"#);
     }
 }
