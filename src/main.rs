@@ -50,6 +50,12 @@ enum Cmd {
         /// Write the JSON report here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write a JUnit XML report here (one testsuite per suite).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary (for a pull-request comment) here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
         /// Stretch every deadline by this factor (slow machines, debugging).
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
@@ -152,7 +158,7 @@ fn main() -> ExitCode {
             }
             code
         }
-        Cmd::Run { target, url, protocol, suite, case, json, time_scale, jobs, verbose } => {
+        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose } => {
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
             }
@@ -163,7 +169,7 @@ fn main() -> ExitCode {
             let opts = RunOptions { time_scale, jobs };
             rt.block_on(async move {
                 tokio::select! {
-                    code = run_cmd(&project, target, url, protocol, suite, case, json, opts, verbose) => code,
+                    code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown }, opts, verbose) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("interrupted: stopping targets");
                         ExitCode::from(130)
@@ -172,6 +178,13 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// Report files asked for on the command line.
+struct Outputs {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    markdown: Option<PathBuf>,
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -187,7 +200,7 @@ async fn run_cmd(
     protocol: Option<String>,
     suites: Vec<String>,
     case: Option<String>,
-    json: Option<PathBuf>,
+    outputs: Outputs,
     opts: RunOptions,
     verbose: bool,
 ) -> ExitCode {
@@ -255,8 +268,15 @@ async fn run_cmd(
     bar.finish_and_clear();
     target.shutdown().await;
     print!("{}", report::terminal::render(&name, &results, verbose));
-    if let Some(path) = json {
-        if let Err(e) = std::fs::write(&path, report::json::render(&name, &results)) {
+    let files = [
+        (outputs.json, Ok(report::json::render(&name, &results))),
+        (outputs.junit, report::junit::render(&name, &results)),
+        (outputs.markdown, Ok(report::markdown::render(&name, &results))),
+    ];
+    for (path, text) in files {
+        let Some(path) = path else { continue };
+        let written = text.and_then(|t| std::fs::write(&path, t).map_err(|e| e.to_string()));
+        if let Err(e) = written {
             return usage(format!("cannot write {}: {e}", path.display()));
         }
     }

@@ -1,5 +1,7 @@
-//! Reports of a run: terminal, JSON, and the verdict table used for snapshots.
+//! Reports of a run: terminal, JSON, JUnit, Markdown, and the verdict table used for snapshots.
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod terminal;
 
 use crate::run::CaseResult;
