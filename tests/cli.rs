@@ -1,0 +1,176 @@
+//! The command line on good and bad input: exit codes and messages a person can act on.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_siospec"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A scratch project: the real catalog and drivers, and the suites we hand it.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("siospec-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("suites/eio4")).unwrap();
+    std::fs::create_dir_all(dir.join("fixtures")).unwrap();
+    std::fs::copy(root().join("fixtures/targets.toml"), dir.join("fixtures/targets.toml")).unwrap();
+    std::os::unix::fs::symlink(root().join("fixtures/drivers"), dir.join("fixtures/drivers")).unwrap();
+    dir
+}
+
+fn write(p: &Path, s: &str) {
+    std::fs::write(p, s).unwrap();
+}
+
+#[test]
+fn list_prints_one_case_id_per_line_prefixed_by_its_suite() {
+    let o = bin().args(["list", "--suite", "eio4"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let ids: Vec<&str> = out.lines().collect();
+    assert!(ids.len() >= 25, "eio4 has at least the 25 official cases, got {}", ids.len());
+    assert!(ids.iter().all(|l| l.starts_with("eio4/")), "{out}");
+    assert!(ids.contains(&"eio4/handshake/polling/opens-session"));
+}
+
+#[test]
+fn unknown_suite_is_a_usage_error() {
+    let o = bin().args(["list", "--suite", "nope"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unknown suite `nope`"), "{}", text(&o));
+}
+
+#[test]
+fn malformed_suite_names_file_and_line() {
+    let dir = scratch("malformed");
+    write(
+        &dir.join("suites/eio4/bad.toml"),
+        "[suite]\nname = \"eio4\"\nrevision = \"eio4\"\nlayer = \"engine.io\"\n\n[[case]]\nid = \"eio4/x\"\ntitle = \"x\"\nrequirement = \"x\"\nsource = \"x\"\nlevel = \"MAYBE\"\ntransports = [\"polling\"]\n[[case.step]]\ndo = \"sleep\"\nms = 1\n",
+    );
+    let o = bin().args(["--root", dir.to_str().unwrap(), "list"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("bad.toml:11:"), "error must name file and line: {t}");
+    assert!(t.contains("MAYBE"), "error must say what is wrong: {t}");
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn unknown_step_kind_names_the_line() {
+    let dir = scratch("step");
+    write(
+        &dir.join("suites/eio4/bad.toml"),
+        "[suite]\nname = \"eio4\"\nrevision = \"eio4\"\nlayer = \"engine.io\"\n\n[[case]]\nid = \"eio4/x\"\ntitle = \"x\"\nrequirement = \"x\"\nsource = \"x\"\nlevel = \"MUST\"\ntransports = [\"polling\"]\n[[case.step]]\ndo = \"teleport\"\n",
+    );
+    let o = bin().args(["--root", dir.to_str().unwrap(), "list"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("bad.toml:14:") && t.contains("teleport"), "{t}");
+}
+
+#[test]
+fn case_id_outside_its_suite_is_refused() {
+    let dir = scratch("prefix");
+    write(
+        &dir.join("suites/eio4/bad.toml"),
+        "[suite]\nname = \"eio4\"\nrevision = \"eio4\"\nlayer = \"engine.io\"\n\n[[case]]\nid = \"eio3/x\"\ntitle = \"x\"\nrequirement = \"x\"\nsource = \"x\"\nlevel = \"MUST\"\ntransports = [\"polling\"]\n[[case.step]]\ndo = \"sleep\"\nms = 1\n",
+    );
+    let o = bin().args(["--root", dir.to_str().unwrap(), "list"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("bad.toml:7:") && text(&o).contains("must start with `eio4/`"), "{}", text(&o));
+}
+
+#[test]
+fn unknown_target_lists_the_known_ones() {
+    let o = bin().args(["run", "--target", "socket.io@9"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("unknown target `socket.io@9`") && t.contains("socket.io@4.8.4") && t.contains("engine.io@6.6.12"), "{t}");
+}
+
+#[test]
+fn unreachable_url_says_so_in_the_guides_words() {
+    // Port 9 (discard) on loopback has no listener here.
+    let o = bin().args(["run", "--url", "http://127.0.0.1:9/engine.io/", "--protocol", "eio4"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("Is the server running"), "{t}");
+}
+
+#[test]
+fn url_without_path_is_refused() {
+    let o = bin().args(["run", "--url", "http://127.0.0.1:9", "--protocol", "eio4"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("must include the path"), "{}", text(&o));
+}
+
+#[test]
+fn target_that_does_not_start_shows_its_output() {
+    let dir = scratch("nostart");
+    write(
+        &dir.join("fixtures/targets.toml"),
+        "[family.sh]\ndir = \".\"\nprepare = [\"true\"]\ninputs = []\nrequires = [\"sh\"]\ninstall_hint = \"a POSIX shell\"\n\n[[target]]\nname = \"dies\"\nrole = \"server\"\nfamily = \"sh\"\nrevisions = [\"eio4\"]\ncommand = [\"sh\", \"-c\", \"echo the-driver-said-boom >&2; exit 3\"]\n",
+    );
+    std::fs::copy(root().join("suites/eio4/handshake.toml"), dir.join("suites/eio4/handshake.toml")).unwrap();
+    let o = bin().args(["--root", dir.to_str().unwrap(), "run", "--target", "dies"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("the-driver-said-boom") && t.contains("exited before it was ready"), "{t}");
+}
+
+#[test]
+fn unexpected_failure_exits_1_and_reports_are_written() {
+    // broken/no-ping without its expectations file: its heartbeat failures are unexpected.
+    let dir = scratch("exit1");
+    std::fs::copy(root().join("suites/eio4/heartbeat.toml"), dir.join("suites/eio4/heartbeat.toml")).unwrap();
+    let junit = dir.join("report.xml");
+    let json = dir.join("report.json");
+    let md = dir.join("report.md");
+    let o = bin()
+        .args(["--root", dir.to_str().unwrap(), "run", "--target", "broken/no-ping", "--case", "*ping-pong"])
+        .args(["--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap(), "--markdown", md.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["target"], "broken/no-ping");
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for c in cases {
+        assert_eq!(c["verdict"], "fail", "{c}");
+        assert!(c["message"].as_str().unwrap().contains("ping"), "{c}");
+        assert!(c["duration_ms"].is_u64());
+        assert!(!c["transcript"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(v["summary"]["unexpected"], 2);
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("unexpected results") && md.contains("eio4/heartbeat/polling/ping-pong"), "{md}");
+    check_junit_with_a_real_consumer(&junit, 2);
+}
+
+/// Parses the JUnit file with junitparser (PyPI), as CI consumers do.
+fn check_junit_with_a_real_consumer(path: &Path, failures: usize) {
+    let script = r#"
+import sys
+from junitparser import JUnitXml, Failure
+xml = JUnitXml.fromfile(sys.argv[1])
+n = 0
+for suite in xml:
+    for case in suite:
+        for r in case.result:
+            if isinstance(r, Failure):
+                assert r.message and r.text, "a failure carries a message and the transcript"
+                n += 1
+print(n)
+"#;
+    let o = Command::new("python3").args(["-c", script, path.to_str().unwrap()]).output().expect("python3 runs");
+    assert!(o.status.success(), "junitparser (pip install junitparser) must parse the report: {}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), failures.to_string());
+}
