@@ -131,7 +131,12 @@ const TRANSCRIPTS: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Each trial already runs its cases concurrently; many trials at once on a small
+    // machine would only turn timing cases into noise.
+    if args.test_threads.is_none() {
+        args.test_threads = Some(2);
+    }
     let p = project();
     let mut trials = Vec::new();
     for def in p.catalog.target.iter().filter(|t| t.role == siospec::targets::catalog::Role::Server) {
