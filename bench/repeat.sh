@@ -8,7 +8,8 @@ cargo build --release -q
 bin=target/release/siospec
 dir=$(mktemp -d)
 for i in $(seq 1 "$n"); do
-  "$bin" run --target "$target" --suite "$suite" --json "$dir/$i.json" >/dev/null 2>&1 || true
+  "$bin" run --target "$target" --suite "$suite" --json "$dir/$i.json" >"$dir/$i.out" 2>&1 || true
+  if [ ! -s "$dir/$i.json" ]; then echo "run $i wrote no report:"; tail -5 "$dir/$i.out"; exit 1; fi
   python3 -c 'import json,sys; [print(c["id"], c["verdict"]) for c in json.load(open(sys.argv[1]))["cases"]]' "$dir/$i.json" > "$dir/$i.txt"
   if ! cmp -s "$dir/1.txt" "$dir/$i.txt"; then
     echo "run $i differs from run 1:"; diff "$dir/1.txt" "$dir/$i.txt" || true; exit 1

@@ -188,6 +188,8 @@ impl<'a> Exec<'a> {
                 self.session(&name)?.drop_transport();
                 Ok(())
             }
+            // The loader keeps client steps out of server suites; see run/client_exec.rs.
+            other => Err(Stop::Error(format!("suite error: `{}` is a client-suite step", other.kind()))),
         }
     }
 
@@ -195,6 +197,7 @@ impl<'a> Exec<'a> {
         let name = Self::session_name(&s.session);
         let extra = s.query.as_deref().map(|q| self.vars.render(q)).unwrap_or_default();
         let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, &extra);
+        sess.jsonp = s.jsonp;
         let headers = self.headers(&s.headers);
         let within = self.within(None);
         let info = match s.transport {
@@ -236,7 +239,9 @@ impl<'a> Exec<'a> {
         let query = self.vars.render(&s.query);
         let target = if query.is_empty() { path } else { format!("{path}?{query}") };
         let body = if let Some(n) = s.body_fill {
-            Some(fill_message(n).into_bytes())
+            // One message of n bytes, framed as a one-packet payload of the case's revision
+            // (v4: the packet itself; v3: `<length>:` before it).
+            Some(eio::encode_payload(payload_format(self.rev), &[Packet::message(&fill_message(n)[1..])]))
         } else if let Some(h) = &s.body_hex {
             Some(hex_decode(h).map_err(Stop::Error)?)
         } else {
@@ -410,6 +415,28 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
+    /// Engine.IO v3: when to send the next keep-alive ping while a step waits on a websocket
+    /// session (None: v4, polling, or auto_pong off). Half the pingInterval, like a client that
+    /// pings on time with room to spare.
+    fn v3_keepalive_start(&self, name: &str) -> Option<Instant> {
+        let ws = self.sessions.get(name).is_some_and(|s| s.is_ws());
+        if self.rev != EioRevision::V3 || !self.case.def.auto_pong || !ws {
+            return None;
+        }
+        let interval: u64 = self.vars.get("pingInterval").and_then(|v| v.parse().ok()).unwrap_or(300);
+        Some(Instant::now() + Duration::from_millis((interval / 2).max(50)))
+    }
+
+    /// Sends the v3 keep-alive ping (a failure means the session is ending, which the caller
+    /// sees next) and returns when the next one is due.
+    async fn v3_keepalive_ping(&mut self, name: &str) -> Option<Instant> {
+        let within = self.within(None);
+        if let Ok(sess) = self.session(name) {
+            let _ = sess.send(&[Packet::new(PacketType::Ping, "")], false, within).await;
+        }
+        self.v3_keepalive_start(name)
+    }
+
     /// Answers a server ping (v4) so a long case keeps its session.
     async fn auto_pong(&mut self, name: &str, p: &Packet) -> StepResult {
         if self.case.def.auto_pong && self.rev == EioRevision::V4 && p.kind == PacketType::Ping {
@@ -426,6 +453,9 @@ impl<'a> Exec<'a> {
     async fn expect(&mut self, s: &ExpectStep) -> StepResult {
         let name = Self::session_name(&s.session);
         let deadline = Instant::now() + self.within(s.within_ms);
+        if s.unordered {
+            return self.expect_unordered(&name, s, deadline).await;
+        }
         for m in &s.packets {
             let what = matchers::describe(m);
             if matchers::is_sio(m) {
@@ -445,6 +475,47 @@ impl<'a> Exec<'a> {
                     break;
                 }
                 self.auto_pong(&name, &p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `expect` with `unordered = true`: as many Socket.IO packets as patterns, in any order.
+    async fn expect_unordered(&mut self, name: &str, s: &ExpectStep, deadline: Instant) -> StepResult {
+        let mut pats = Vec::new();
+        for m in &s.packets {
+            match m {
+                PacketMatch::Table(t) if t.sio.is_some() => {
+                    let pat = parse_sio_pattern(&self.vars.render(t.sio.as_deref().unwrap_or_default())).map_err(Stop::Error)?;
+                    pats.push((pat, t.attachments.clone(), matchers::describe(m)));
+                }
+                _ => return Err(Stop::Error("suite error: `unordered` expects only `sio` patterns".into())),
+            }
+        }
+        let mut left: Vec<usize> = (0..pats.len()).collect();
+        while !left.is_empty() {
+            let wanted: Vec<String> = left.iter().map(|&i| pats[i].2.clone()).collect();
+            let what = format!("one of [{}]", wanted.join(", "));
+            let sio = self.next_sio(name, deadline, &what).await?;
+            let mut why = Vec::new();
+            let mut hit = None;
+            for (k, &i) in left.iter().enumerate() {
+                // Try on a copy, so a pattern that fails half-way captures nothing.
+                let mut vars = self.vars.clone();
+                match match_sio(&pats[i].0, pats[i].1.as_ref(), &sio, &mut vars) {
+                    Ok(()) => {
+                        self.vars = vars;
+                        hit = Some(k);
+                        break;
+                    }
+                    Err(e) => why.push(format!("{}: {e}", pats[i].2)),
+                }
+            }
+            match hit {
+                Some(k) => {
+                    left.remove(k);
+                }
+                None => return fail(format!("a packet matched none of the patterns still expected: {}", why.join("; "))),
             }
         }
         Ok(())
@@ -498,16 +569,28 @@ impl<'a> Exec<'a> {
             None => DEFAULT_WITHIN_MS,
         };
         let deadline = Instant::now() + self.scaled(ms);
+        let mut next_ping = self.v3_keepalive_start(&name);
         loop {
-            let r = self.session(&name)?.recv(deadline).await;
+            let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
+            let r = self.session(&name)?.recv(until).await;
             match r {
+                Err(WireError::Timeout { .. }) if until < deadline => {
+                    next_ping = self.v3_keepalive_ping(&name).await;
+                    continue;
+                }
                 Ok(Received::Packet(p)) if p.kind == PacketType::Close => {
                     if s.code.is_some() {
                         continue;
                     }
                     return Ok(());
                 }
-                Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop | PacketType::Pong) => continue,
+                Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop | PacketType::Pong) => {
+                    // Keep the heartbeat going (unless the case turned auto_pong off), so the
+                    // close that is awaited is not a mere ping timeout; a pong that cannot be
+                    // sent because the session is ending is fine.
+                    let _ = self.auto_pong(&name, &p).await;
+                    continue;
+                }
                 Ok(Received::Packet(p)) if p.kind == PacketType::Message && self.sio.is_some() => continue,
                 Ok(Received::Packet(p)) => return fail(format!("expected the session to close, got {}", matchers::show_packet(&p))),
                 Ok(Received::Ended { code, status, detail }) => {
@@ -539,12 +622,19 @@ impl<'a> Exec<'a> {
         let name = Self::session_name(&s.session);
         let ms = self.delay(&s.ms)?;
         let deadline = Instant::now() + Duration::from_millis(ms);
+        let mut next_ping = self.v3_keepalive_start(&name);
         loop {
-            match self.session(&name)?.recv(deadline).await {
+            let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
+            match self.session(&name)?.recv(until).await {
+                Err(WireError::Timeout { .. }) if until < deadline => {
+                    next_ping = self.v3_keepalive_ping(&name).await;
+                }
                 Err(WireError::Timeout { .. }) => return Ok(()),
                 Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop) => {
                     self.auto_pong(&name, &p).await?;
                 }
+                // The answer to a keep-alive ping of ours (v3).
+                Ok(Received::Packet(p)) if p.kind == PacketType::Pong && next_ping.is_some() => {}
                 Ok(Received::Packet(p)) => return fail(format!("expected nothing for {ms} ms, got {}", matchers::show_packet(&p))),
                 Ok(Received::Ended { detail, .. }) => return fail(format!("expected the session to stay open for {ms} ms; it ended: {detail}")),
                 Err(e) => return Err(e.into()),
@@ -730,6 +820,13 @@ impl<'a> Exec<'a> {
 enum Outgoing {
     Packet(Packet),
     Raw(String),
+}
+
+fn payload_format(rev: EioRevision) -> eio::PayloadFormat {
+    match rev {
+        EioRevision::V3 => eio::PayloadFormat::V3Text,
+        EioRevision::V4 => eio::PayloadFormat::V4,
+    }
 }
 
 /// A message packet of exactly `n` bytes on the wire: `4` then `n-1` times `a`.

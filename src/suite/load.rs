@@ -1,5 +1,5 @@
 //! Loading suite files, with errors that name the file, the line and what is wrong.
-use super::model::{CaseDef, Layer, Revision, SuiteFile};
+use super::model::{CaseDef, Layer, Revision, Role, SuiteFile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct Case {
     pub suite: String,
     pub revision: Revision,
     pub layer: Layer,
+    /// Server suite (the harness is a client) or client suite (the harness plays the server).
+    pub role: Role,
     pub file: PathBuf,
 }
 
@@ -137,6 +139,20 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         if def.steps.is_empty() {
             return Err(at(&def.id, format!("case `{}` has no [[case.step]]", def.id)));
         }
+        for step in &def.steps {
+            if step.is_client_step() != (parsed.suite.role == Role::Client) && step.kind() != "sleep" {
+                return Err(at(
+                    &def.id,
+                    format!(
+                        "case `{}`: step `{}` is for {} suites; this is a {} suite (`[suite] role`)",
+                        def.id,
+                        step.kind(),
+                        if step.is_client_step() { "client" } else { "server" },
+                        parsed.suite.role.as_str()
+                    ),
+                ));
+            }
+        }
         if def.transports.is_empty() {
             return Err(at(&def.id, format!("case `{}` lists no transports", def.id)));
         }
@@ -151,6 +167,7 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             suite: parsed.suite.name.clone(),
             revision: parsed.suite.revision,
             layer: parsed.suite.layer,
+            role: parsed.suite.role,
             file: file.to_path_buf(),
         });
     }

@@ -2,6 +2,7 @@
 pub mod load;
 pub mod model;
 pub mod steps;
+pub mod client_steps;
 
 pub use load::{load_all, load_file, Case, SuiteError, Suites};
-pub use model::{Layer, Level, Revision, Transport};
+pub use model::{Layer, Level, Revision, Role, Transport};

@@ -17,8 +17,12 @@ pub struct SuiteHeader {
     pub name: String,
     /// Protocol revision the suite speaks: eio3, eio4, sio4, sio5.
     pub revision: Revision,
-    /// Which endpoint of a server target the suite drives.
+    /// Which endpoint of a server target the suite drives (client suites: which layer the client speaks).
     pub layer: Layer,
+    /// `server` (default): the harness is the client of a server target. `client`: the harness
+    /// plays the server (its mock) and commands a client target through its driver.
+    #[serde(default)]
+    pub role: Role,
     #[serde(default)]
     pub description: String,
 }
@@ -71,6 +75,24 @@ impl Revision {
 impl std::fmt::Display for Revision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which kind of implementation a target is, and which kind a suite checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Server,
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
     }
 }
 

@@ -31,6 +31,20 @@ pub enum Step {
     ServerEvent(ServerEventStep),
     /// Drop a session's transport abruptly (no close packet).
     Drop(DropStep),
+    // Client suites only (`[suite] role = "client"`); see `client_steps.rs`.
+    Mock(super::client_steps::MockStep),
+    MockSend(super::client_steps::MockSendStep),
+    MockClose(super::client_steps::MockCloseStep),
+    ClientConnect(super::client_steps::ClientConnectStep),
+    ClientEmit(super::client_steps::ClientEmitStep),
+    ClientAck(super::client_steps::ClientAckStep),
+    ClientSend(super::client_steps::ClientSendStep),
+    ClientDisconnect(super::client_steps::ClientOnlyStep),
+    ClientClose(super::client_steps::ClientOnlyStep),
+    ExpectRequest(super::client_steps::ExpectRequestStep),
+    ExpectClientPacket(super::client_steps::ExpectClientPacketStep),
+    ExpectReport(super::client_steps::ExpectReportStep),
+    ExpectHeartbeat(super::client_steps::ExpectHeartbeatStep),
 }
 
 impl Step {
@@ -49,7 +63,40 @@ impl Step {
             Step::Sleep(_) => "sleep",
             Step::ServerEvent(_) => "server_event",
             Step::Drop(_) => "drop",
+            Step::Mock(_) => "mock",
+            Step::MockSend(_) => "mock_send",
+            Step::MockClose(_) => "mock_close",
+            Step::ClientConnect(_) => "client_connect",
+            Step::ClientEmit(_) => "client_emit",
+            Step::ClientAck(_) => "client_ack",
+            Step::ClientSend(_) => "client_send",
+            Step::ClientDisconnect(_) => "client_disconnect",
+            Step::ClientClose(_) => "client_close",
+            Step::ExpectRequest(_) => "expect_request",
+            Step::ExpectClientPacket(_) => "expect_client_packet",
+            Step::ExpectReport(_) => "expect_report",
+            Step::ExpectHeartbeat(_) => "expect_heartbeat",
         }
+    }
+
+    /// Steps of the client vocabulary (the mock server and the client driver).
+    pub fn is_client_step(&self) -> bool {
+        matches!(
+            self,
+            Step::Mock(_)
+                | Step::MockSend(_)
+                | Step::MockClose(_)
+                | Step::ClientConnect(_)
+                | Step::ClientEmit(_)
+                | Step::ClientAck(_)
+                | Step::ClientSend(_)
+                | Step::ClientDisconnect(_)
+                | Step::ClientClose(_)
+                | Step::ExpectRequest(_)
+                | Step::ExpectClientPacket(_)
+                | Step::ExpectReport(_)
+                | Step::ExpectHeartbeat(_)
+        )
     }
 }
 
@@ -62,6 +109,10 @@ pub struct HandshakeStep {
     /// Extra query parameters appended to the handshake (`b64=1`, `token=1`).
     #[serde(default)]
     pub query: Option<String>,
+    /// v3 polling over JSONP with this index: `j=<index>` on every request of the session,
+    /// GET bodies must be `___eio[<index>]("<payload>");`, POSTs are form-encoded `d=<payload>`.
+    #[serde(default)]
+    pub jsonp: Option<u32>,
     #[serde(default)]
     pub headers: StrMap,
     /// The open packet must carry exactly these keys.
@@ -89,7 +140,8 @@ pub struct HttpStep {
     pub body: Option<String>,
     #[serde(default)]
     pub body_hex: Option<String>,
-    /// A message packet of exactly this many bytes (`4aaaa…`), for payload limits.
+    /// A message packet of exactly this many bytes (`4aaaa…`), for payload limits; framed as a
+    /// one-packet payload of the case's revision (v3 prefixes `<length>:`).
     #[serde(default)]
     pub body_fill: Option<usize>,
     /// Name to `await` later; with `background = true` the step does not wait.
@@ -234,6 +286,10 @@ pub struct ExpectStep {
     pub packets: Vec<PacketMatch>,
     #[serde(default)]
     pub within_ms: Option<u64>,
+    /// Socket.IO patterns only: the next `packets.len()` packets must match the patterns in
+    /// any order (each pattern used once), for what a spec leaves unordered.
+    #[serde(default)]
+    pub unordered: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -29,21 +29,8 @@ pub struct Family {
     pub install_hint: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Server,
-    Client,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Server => "server",
-            Role::Client => "client",
-        }
-    }
-}
+/// Server or client; the same notion suites use (`[suite] role`).
+pub use crate::suite::model::Role;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,6 +31,9 @@ pub struct EioSession {
     pub inbox: VecDeque<Packet>,
     /// Extra query appended to every request (`b64=1`, auth query in sio v4).
     pub extra_query: String,
+    /// v3 JSONP polling with this `j` index: GET bodies are `___eio[j]("<payload>");`,
+    /// POSTs are form-encoded `d=<payload>`.
+    pub jsonp: Option<u32>,
 }
 
 pub struct OpenInfo {
@@ -56,6 +59,7 @@ impl EioSession {
             conn: Conn::Polling,
             inbox: VecDeque::new(),
             extra_query: extra_query.to_string(),
+            jsonp: None,
         }
     }
 
@@ -74,6 +78,9 @@ impl EioSession {
         if !self.extra_query.is_empty() {
             q.push('&');
             q.push_str(&self.extra_query);
+        }
+        if let Some(j) = self.jsonp {
+            q.push_str(&format!("&j={j}"));
         }
         q
     }
@@ -94,7 +101,8 @@ impl EioSession {
                 super::http::show_bytes(&resp.body)
             )));
         }
-        let mut packets = eio::decode_payload(self.rev, &resp.body, resp.content_type())?.into_iter();
+        let body = self.poll_body(&resp)?;
+        let mut packets = eio::decode_payload(self.rev, &body, resp.content_type())?.into_iter();
         let first = packets.next().ok_or_else(|| WireError::Http("empty handshake payload".into()))?;
         let open = open_json(&first)?;
         self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
@@ -137,6 +145,11 @@ impl EioSession {
                     (EioRevision::V3, false) => PayloadFormat::V3Text,
                     (EioRevision::V3, true) => PayloadFormat::V3Binary,
                 };
+                if self.jsonp.is_some() {
+                    let payload = eio::encode_payload(PayloadFormat::V3Text, packets);
+                    let body = jsonp_form(&payload);
+                    return self.post_raw(body, "application/x-www-form-urlencoded", timeout).await.map(Some);
+                }
                 let body = eio::encode_payload(fmt, packets);
                 let ct = if fmt == PayloadFormat::V3Binary { "application/octet-stream" } else { "text/plain;charset=UTF-8" };
                 self.post_raw(body, ct, timeout).await.map(Some)
@@ -192,6 +205,21 @@ impl EioSession {
         }
     }
 
+    /// The payload of a polling GET response: the body, or over JSONP the string inside
+    /// `___eio[j]("…");`, which must be exactly that shape.
+    fn poll_body<'r>(&self, resp: &'r Response) -> Result<std::borrow::Cow<'r, [u8]>, WireError> {
+        let Some(j) = self.jsonp else { return Ok(std::borrow::Cow::Borrowed(&resp.body)) };
+        let shown = || super::http::show_bytes(&resp.body);
+        let text = std::str::from_utf8(&resp.body).map_err(|_| WireError::Http(format!("JSONP response is not UTF-8: {}", shown())))?;
+        let inner = text
+            .strip_prefix(&format!("___eio[{j}]("))
+            .and_then(|r| r.strip_suffix(");"))
+            .ok_or_else(|| WireError::Http(format!("JSONP response is not ___eio[{j}](\"…\"); : {}", shown())))?;
+        let payload: String = serde_json::from_str(inner)
+            .map_err(|e| WireError::Http(format!("JSONP argument is not a JSON string ({e}): {}", shown())))?;
+        Ok(std::borrow::Cow::Owned(payload.into_bytes()))
+    }
+
     /// Takes a GET response into the inbox, or reports the end of the session.
     pub fn absorb_poll(&mut self, resp: Response) -> Result<Received, WireError> {
         if resp.status != 200 {
@@ -201,7 +229,8 @@ impl EioSession {
                 detail: super::http::show_bytes(&resp.body),
             });
         }
-        let packets = eio::decode_payload(self.rev, &resp.body, resp.content_type())?;
+        let body = self.poll_body(&resp)?;
+        let packets = eio::decode_payload(self.rev, &body, resp.content_type())?;
         self.inbox.extend(packets);
         match self.inbox.pop_front() {
             Some(p) => Ok(Received::Packet(p)),
@@ -284,4 +313,18 @@ impl EioSession {
             c.close().await;
         }
     }
+}
+
+/// A JSONP POST body: `d=<payload>` form-encoded, newlines escaped as `\n` first
+/// (engine.io-protocol v3, JSONP, Posting data).
+fn jsonp_form(payload: &[u8]) -> Vec<u8> {
+    let mut out = b"d=".to_vec();
+    for &b in String::from_utf8_lossy(payload).replace('\n', "\\n").as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
 }
