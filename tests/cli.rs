@@ -174,3 +174,57 @@ print(n)
     assert!(o.status.success(), "junitparser (pip install junitparser) must parse the report: {}", text(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), failures.to_string());
 }
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // The parent pid is the second field after the parenthesised command name.
+        let after = stat.rsplit(')').next().unwrap_or("");
+        if after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_its_driver() {
+    let mut child = bin()
+        .args(["run", "--target", "socket.io@4.8.4", "--suite", "eio4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let drivers = loop {
+        let c = children_of(pid);
+        if !c.is_empty() {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "the driver never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "siospec did not stop after SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    for d in drivers {
+        let gone = (0..100).any(|_| {
+            let alive = std::fs::read_to_string(format!("/proc/{d}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
+            if alive {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "driver {d} outlived the interrupted run");
+    }
+}
