@@ -1,6 +1,7 @@
 //! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
 pub mod project;
 pub mod protocol;
+pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod suite;
