@@ -66,6 +66,27 @@ enum Cmd {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Every client target × every server target × server profile, through the interop
+    /// scenarios, compared with the documented compatibility tables.
+    Matrix {
+        /// Client target-name prefixes (default: every client).
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// Server target-name prefixes (default: every Socket.IO server).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// A self-contained HTML page (one file, no network).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        #[arg(long, default_value_t = 16)]
+        jobs: usize,
+    },
     /// List the target catalog, or prepare targets.
     Targets {
         #[command(subcommand)]
@@ -158,6 +179,25 @@ fn main() -> ExitCode {
             }
             code
         }
+        Cmd::Matrix { clients, servers, json, markdown, html, time_scale, jobs } => {
+            if !(time_scale > 0.0 && time_scale.is_finite()) {
+                return usage(format!("--time-scale must be a positive number, got {time_scale}"));
+            }
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+            };
+            let opts = siospec::matrix::MatrixOptions { time_scale, jobs, clients, servers };
+            rt.block_on(async move {
+                tokio::select! {
+                    code = matrix_cmd(&project, opts, json, markdown, html) => code,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("interrupted: stopping targets");
+                        ExitCode::from(130)
+                    }
+                }
+            })
+        }
         Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose } => {
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
@@ -178,6 +218,27 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+async fn matrix_cmd(project: &Project, opts: siospec::matrix::MatrixOptions, json: Option<PathBuf>, markdown: Option<PathBuf>, html: Option<PathBuf>) -> ExitCode {
+    eprintln!("starting targets …");
+    let m = match siospec::matrix::run(project, &opts, &|_| {}).await {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    print!("{}", siospec::matrix::render::terminal(&m));
+    let files = [
+        (json, siospec::matrix::render::json(&m)),
+        (markdown, siospec::matrix::render::markdown(&m)),
+        (html, siospec::matrix::render::html(&m)),
+    ];
+    for (path, text) in files {
+        let Some(path) = path else { continue };
+        if let Err(e) = std::fs::write(&path, text) {
+            return usage(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Report files asked for on the command line.

@@ -57,7 +57,7 @@ pub struct Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
-        self.cut_all();
+        self.state.cut.send_modify(|n| *n += 1);
     }
 }
 

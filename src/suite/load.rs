@@ -55,7 +55,8 @@ pub fn load_all(dir: &Path) -> Result<Suites, SuiteError> {
     let mut files = Vec::new();
     for entry in rd.flatten() {
         let p = entry.path();
-        if p.is_dir() {
+        // Interop scenarios have a format of their own (src/matrix/scenario.rs).
+        if p.is_dir() && p.file_name().is_some_and(|n| n != "interop") {
             if let Ok(inner) = std::fs::read_dir(&p) {
                 for f in inner.flatten() {
                     let fp = f.path();

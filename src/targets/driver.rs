@@ -112,7 +112,8 @@ impl Driver {
                 push_tail(&t, format!("stdout: {line}"));
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
                 let event = v.get("event").and_then(|e| e.as_str()).unwrap_or("");
-                let id = v.get("id").and_then(|e| e.as_str()).unwrap_or("").to_string();
+                // Server drivers key their lines by listen `id`, client drivers by `client`.
+                let id = v.get("id").or_else(|| v.get("client")).and_then(|e| e.as_str()).unwrap_or("").to_string();
                 if event == "ready" {
                     if let Some(tx) = ready_tx.take() {
                         let _ = tx.send(v);
@@ -220,6 +221,26 @@ impl Driver {
             }
             _ => Err(DriverError::Failed(reply.get("message").and_then(|m| m.as_str()).unwrap_or(&reply.to_string()).to_string())),
         }
+    }
+
+    /// Lines keyed by `key` (a listen id or a client name) arrive on the returned receiver.
+    pub fn subscribe(&self, key: &str) -> mpsc::UnboundedReceiver<Value> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut s) = self.subs.lock() {
+            s.insert(key.to_string(), tx);
+        }
+        rx
+    }
+
+    pub fn unsubscribe(&self, key: &str) {
+        if let Ok(mut s) = self.subs.lock() {
+            s.remove(key);
+        }
+    }
+
+    /// Sends a command without waiting for a reply; false when the driver is gone.
+    pub fn send(&self, cmd: &Value) -> bool {
+        self.send_line(cmd.to_string())
     }
 
     /// Closes a server started by `listen`; fire and forget.

@@ -1,0 +1,301 @@
+//! Plays one interop scenario: a client driver, through a proxy, against a live server.
+use super::scenario::{Scenario, Step};
+use crate::proxy::Proxy;
+use crate::run::matchers::{json_match, json_match_partial};
+use crate::run::vars::Vars;
+use crate::targets::driver::Driver;
+use crate::wire::Transcript;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The client lacks what the scenario needs (its driver said so).
+    Unsupported,
+    /// The connect step failed: the pair never connected.
+    NoConnect,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    /// `default` (the client's default transports) or `websocket` (websocket only).
+    pub transports: String,
+    pub outcome: Outcome,
+    pub message: String,
+    /// The first refusal the proxy saw, e.g. `400 {"code":5,"message":"Unsupported protocol version"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    pub duration_ms: u64,
+    pub transcript: Vec<String>,
+}
+
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
+pub struct Play<'a> {
+    pub driver: &'a Driver,
+    pub upstream: &'a str,
+    pub ping_cycle_ms: u64,
+    pub scale: f64,
+}
+
+struct Ctx {
+    key: String,
+    rx: mpsc::UnboundedReceiver<Value>,
+    seen: Vec<Value>,
+    log: Transcript,
+    vars: Vars,
+    last_ack: Option<String>,
+    socket_id: Option<String>,
+}
+
+type R = Result<(), (Outcome, String)>;
+
+fn fail<T>(m: impl Into<String>) -> Result<T, (Outcome, String)> {
+    Err((Outcome::Fail, m.into()))
+}
+
+impl Play<'_> {
+    fn wait(&self) -> Duration {
+        Duration::from_millis((3000.0 * self.scale) as u64)
+    }
+
+    pub async fn run(&self, sc: &Scenario, websocket_only: bool) -> ScenarioResult {
+        let started = Instant::now();
+        let log = Transcript::new();
+        let key = format!("k{}", NEXT_CLIENT.fetch_add(1, Ordering::Relaxed));
+        let rx = self.driver.subscribe(&key);
+        let proxy = match Proxy::start(self.upstream, log.clone()).await {
+            Ok(p) => p,
+            Err(e) => {
+                return ScenarioResult {
+                    scenario: sc.id.clone(),
+                    transports: label(websocket_only),
+                    outcome: Outcome::Fail,
+                    message: format!("the proxy could not start: {e}"),
+                    evidence: None,
+                    duration_ms: 0,
+                    transcript: vec![],
+                }
+            }
+        };
+        let mut cx = Ctx { key: key.clone(), rx, seen: vec![], log: log.clone(), vars: Vars::default(), last_ack: None, socket_id: None };
+        let mut outcome = (Outcome::Pass, String::new());
+        for (i, step) in sc.steps.iter().enumerate() {
+            if let Err((o, m)) = self.step(&mut cx, &proxy, sc, step, websocket_only).await {
+                outcome = (o, format!("step {} ({}): {m}", i + 1, step_name(step)));
+                break;
+            }
+        }
+        self.driver.send(&json!({"cmd": "close", "client": key}));
+        self.driver.unsubscribe(&key);
+        drop(proxy);
+        let transcript: Vec<String> = log.entries().iter().map(|e| format!("+{:>5}ms {}", e.at_ms, e.line)).collect();
+        let evidence = if outcome.0 == Outcome::Pass { None } else { evidence(&log) };
+        ScenarioResult {
+            scenario: sc.id.clone(),
+            transports: label(websocket_only),
+            outcome: outcome.0,
+            message: outcome.1,
+            evidence,
+            duration_ms: started.elapsed().as_millis() as u64,
+            transcript,
+        }
+    }
+
+    async fn next(&self, cx: &mut Ctx, what: &str, accept: &dyn Fn(&Value) -> bool, within: Duration) -> Result<Value, (Outcome, String)> {
+        if let Some(i) = cx.seen.iter().position(|v| accept(v)) {
+            return Ok(cx.seen.remove(i));
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, cx.rx.recv()).await {
+                Ok(Some(v)) => {
+                    cx.log.log(format!("client reports {v}"));
+                    if accept(&v) {
+                        return Ok(v);
+                    }
+                    cx.seen.push(v);
+                }
+                Ok(None) => return fail("the client driver is gone"),
+                Err(_) => {
+                    let seen: Vec<String> = cx.seen.iter().map(|v| v.to_string()).collect();
+                    return fail(format!(
+                        "no {what} within {} ms; the client reported: {}",
+                        within.as_millis(),
+                        if seen.is_empty() { "nothing".into() } else { seen.join(", ") }
+                    ));
+                }
+            }
+        }
+    }
+
+    fn command(&self, cx: &Ctx, cmd: Value) -> R {
+        cx.log.log(format!("harness → client {cmd}"));
+        if self.driver.send(&cmd) {
+            Ok(())
+        } else {
+            Err((Outcome::Fail, "the client driver is gone".into()))
+        }
+    }
+
+    async fn step(&self, cx: &mut Ctx, proxy: &Proxy, sc: &Scenario, step: &Step, ws_only: bool) -> R {
+        let is = |name: &'static str| move |v: &Value| v.get("event").and_then(|e| e.as_str()) == Some(name);
+        match step {
+            Step::Connect { namespace, auth } => {
+                let mut cmd = json!({
+                    "cmd": "connect", "client": cx.key, "url": proxy.url(), "path": "/socket.io/",
+                    "namespace": namespace.as_deref().unwrap_or("/"),
+                    "reconnection": sc.reconnection,
+                    "reconnectionDelay": 100, "reconnectionDelayMax": 300, "randomizationFactor": 0,
+                    "timeout": (2500.0 * self.scale) as u64,
+                });
+                if ws_only {
+                    cmd["transports"] = json!(["websocket"]);
+                }
+                if let Some(a) = auth {
+                    cmd["auth"] = a.clone();
+                }
+                self.command(cx, cmd)?;
+                let accept = |v: &Value| matches!(v.get("event").and_then(|e| e.as_str()), Some("connect" | "connect_error" | "unsupported"));
+                let v = self.next(cx, "connect or connect_error", &accept, self.wait()).await.map_err(|(_, m)| (Outcome::NoConnect, m))?;
+                match v.get("event").and_then(|e| e.as_str()) {
+                    Some("connect") => {
+                        cx.socket_id = v.get("id").and_then(|i| i.as_str()).map(String::from);
+                        Ok(())
+                    }
+                    Some("unsupported") => Err((Outcome::Unsupported, format!("the client cannot do this: {}", v.get("reason").and_then(|r| r.as_str()).unwrap_or(&v.to_string())))),
+                    _ => Err((
+                        Outcome::NoConnect,
+                        format!(
+                            "connect_error: {}{}",
+                            v.get("message").and_then(|m| m.as_str()).unwrap_or("?"),
+                            v.get("description").filter(|d| !d.is_null()).map(|d| format!(" ({d})")).unwrap_or_default()
+                        ),
+                    )),
+                }
+            }
+            Step::Emit { event, args, ack } => {
+                let mut cmd = json!({"cmd": "emit", "client": cx.key, "event": event, "args": args});
+                if *ack {
+                    let id = format!("a{}", NEXT_CLIENT.fetch_add(1, Ordering::Relaxed));
+                    cmd["ack_id"] = json!(id);
+                    cx.last_ack = Some(id);
+                }
+                self.command(cx, cmd)
+            }
+            Step::ExpectEvent { name, args, partial } => {
+                let n = name.clone();
+                let accept = move |v: &Value| is("event")(v) && v.get("name").and_then(|x| x.as_str()) == Some(n.as_str());
+                let v = self.next(cx, &format!("event `{name}`"), &accept, self.wait()).await?;
+                let got = v.get("args").cloned().unwrap_or(Value::Null);
+                match_args(args, &got, *partial, &mut cx.vars).or_else(|m| fail(format!("event `{name}`: {m}")))
+            }
+            Step::ExpectAck { args } => {
+                let Some(id) = cx.last_ack.clone() else { return fail("suite error: expect_ack without an emit with ack") };
+                let accept = move |v: &Value| is("ack")(v) && v.get("ack_id").and_then(|x| x.as_str()) == Some(id.as_str());
+                let v = self.next(cx, "ack", &accept, self.wait()).await?;
+                let got = v.get("args").cloned().unwrap_or(Value::Null);
+                match_args(args, &got, false, &mut cx.vars).or_else(|m| fail(format!("ack: {m}")))
+            }
+            Step::AnswerAck { name, args, reply } => {
+                let n = name.clone();
+                let accept = move |v: &Value| is("event")(v) && v.get("name").and_then(|x| x.as_str()) == Some(n.as_str());
+                let v = self.next(cx, &format!("event `{name}` with an ack"), &accept, self.wait()).await?;
+                let got = v.get("args").cloned().unwrap_or(Value::Null);
+                match_args(args, &got, false, &mut cx.vars).or_else(|m| fail(format!("event `{name}`: {m}")))?;
+                let Some(ack_id) = v.get("ack_id").filter(|a| !a.is_null()).cloned() else {
+                    return fail(format!("event `{name}` arrived without the server's ack request"));
+                };
+                self.command(cx, json!({"cmd": "ack", "client": cx.key, "ack_id": ack_id, "args": reply}))
+            }
+            Step::StayConnected { cycles } => {
+                let ms = (*cycles as u64) * self.ping_cycle_ms + 100;
+                let accept = is("disconnect");
+                match self.next(cx, "disconnect", &accept, Duration::from_millis(ms)).await {
+                    Ok(v) => fail(format!(
+                        "disconnected after connecting, before {cycles} heartbeat cycles: {}",
+                        v.get("reason").and_then(|r| r.as_str()).unwrap_or("?")
+                    )),
+                    Err(_) => Ok(()),
+                }
+            }
+            Step::ExpectDisconnect { reason } => {
+                let v = self.next(cx, "disconnect", &is("disconnect"), self.wait()).await?;
+                let got = v.get("reason").cloned().unwrap_or(Value::Null);
+                json_match(&Value::String(reason.clone()), &got, &mut cx.vars, "reason").or_else(|m| fail(format!("disconnect {m}")))
+            }
+            Step::Cut {} => {
+                proxy.cut_all();
+                Ok(())
+            }
+            Step::ExpectReconnect {} => {
+                let v = self.next(cx, "a new connect", &is("connect"), self.wait()).await?;
+                let id = v.get("id").and_then(|i| i.as_str()).map(String::from);
+                if id.is_some() && id == cx.socket_id {
+                    return fail(format!("reconnected with the same socket id {id:?}; a new id is expected"));
+                }
+                cx.socket_id = id;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn match_args(want: &[Value], got: &Value, partial: bool, vars: &mut Vars) -> Result<(), String> {
+    let pat = Value::Array(want.to_vec());
+    if !partial {
+        return json_match(&pat, got, vars, "args");
+    }
+    let arr = got.as_array().ok_or_else(|| format!("args: expected an array, got {got}"))?;
+    if arr.len() != want.len() {
+        return Err(format!("args: expected {} arguments, got {got}", want.len()));
+    }
+    for (i, (w, g)) in want.iter().zip(arr).enumerate() {
+        json_match_partial(w, g, vars, &format!("args[{i}]"))?;
+    }
+    Ok(())
+}
+
+fn label(ws_only: bool) -> String {
+    if ws_only { "websocket" } else { "default" }.into()
+}
+
+fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Connect { .. } => "connect",
+        Step::Emit { .. } => "emit",
+        Step::ExpectEvent { .. } => "expect_event",
+        Step::ExpectAck { .. } => "expect_ack",
+        Step::AnswerAck { .. } => "answer_ack",
+        Step::StayConnected { .. } => "stay_connected",
+        Step::ExpectDisconnect { .. } => "expect_disconnect",
+        Step::Cut {} => "cut",
+        Step::ExpectReconnect {} => "expect_reconnect",
+    }
+}
+
+/// The first refusal or failure the proxy saw: the wire evidence behind a NO.
+/// Otherwise the last thing the proxy saw cross the wire.
+fn evidence(log: &Transcript) -> Option<String> {
+    let lines: Vec<String> = log.entries().into_iter().map(|e| e.line).collect();
+    let refusal = lines.iter().find_map(|l| {
+        let rest = l.strip_prefix("server → ")?;
+        let status: u16 = rest.split_whitespace().next()?.parse().ok()?;
+        (status >= 400).then(|| rest.replace(" | ", " "))
+    });
+    refusal.or_else(|| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("server ") || l.starts_with("client ⇢") || l.starts_with("client →") || l.starts_with("proxy:"))
+            .map(|l| format!("last on the wire: {l}"))
+    })
+}

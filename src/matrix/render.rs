@@ -1,0 +1,268 @@
+//! The matrix as a terminal table, Markdown, JSON and a self-contained HTML page.
+use super::compat::Agreement;
+use super::{Cell, CellVerdict, Matrix};
+use std::fmt::Write;
+
+fn columns(m: &Matrix) -> Vec<(String, String)> {
+    let mut cols: Vec<(String, String)> = Vec::new();
+    for c in &m.cells {
+        let k = (c.server.clone(), c.profile.clone());
+        if !cols.contains(&k) {
+            cols.push(k);
+        }
+    }
+    cols
+}
+
+fn col_label(server: &str, profile: &str) -> String {
+    if profile == "default" {
+        server.to_string()
+    } else {
+        format!("{server} +{profile}")
+    }
+}
+
+fn find<'a>(m: &'a Matrix, client: &str, server: &str, profile: &str) -> Option<&'a Cell> {
+    m.cells.iter().find(|c| c.client == client && c.server == server && c.profile == profile)
+}
+
+fn mark(c: &Cell) -> &'static str {
+    match c.agreement {
+        None => "",
+        Some(Agreement::Agrees) => " ✓",
+        Some(_) => " ≠",
+    }
+}
+
+fn differences(m: &Matrix) -> Vec<&Cell> {
+    m.cells.iter().filter(|c| matches!(c.agreement, Some(a) if a != Agreement::Agrees)).collect()
+}
+
+pub fn terminal(m: &Matrix) -> String {
+    let cols = columns(m);
+    let labels: Vec<String> = cols.iter().map(|(s, p)| col_label(s, p)).collect();
+    let w0 = m.clients.iter().map(|c| c.len()).max().unwrap_or(6).max(16);
+    let widths: Vec<usize> = labels.iter().map(|l| l.len().max(11)).collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:<w0$}", "client \\ server");
+    for (l, w) in labels.iter().zip(&widths) {
+        let _ = write!(out, "  {l:<w$}");
+    }
+    out.push('\n');
+    for client in &m.clients {
+        let _ = write!(out, "{client:<w0$}");
+        for ((s, p), w) in cols.iter().zip(&widths) {
+            let v = find(m, client, s, p).map(|c| format!("{}{}", c.verdict.as_str(), mark(c))).unwrap_or_default();
+            let _ = write!(out, "  {v:<w$}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it (listed below)");
+    let not_yes: Vec<&Cell> = m.cells.iter().filter(|c| c.verdict != CellVerdict::Yes).collect();
+    if !not_yes.is_empty() {
+        let _ = writeln!(out, "\nWhy not YES:");
+        for c in not_yes {
+            let _ = writeln!(out, "  {} × {}: {} — {}", c.client, col_label(&c.server, &c.profile), c.verdict.as_str(), c.reason);
+        }
+    }
+    let diffs = differences(m);
+    if !diffs.is_empty() {
+        let _ = writeln!(out, "\nDifferences from the documented tables:");
+        for c in diffs {
+            let d = c.documented.as_ref().expect("agreement implies documented");
+            let _ = writeln!(
+                out,
+                "  {} × {}: {} (table `{}`: {} × {} = {}); measured {}",
+                c.client,
+                col_label(&c.server, &c.profile),
+                c.agreement.map(|a| a.describe()).unwrap_or(""),
+                d.table,
+                d.row,
+                d.column,
+                d.label(),
+                c.verdict.as_str()
+            );
+        }
+    }
+    let _ = writeln!(out, "\n{} cells in {:.1} s", m.cells.len(), m.wall_ms as f64 / 1000.0);
+    out
+}
+
+pub fn markdown(m: &Matrix) -> String {
+    let cols = columns(m);
+    let mut out = String::new();
+    let _ = writeln!(out, "| client \\ server | {} |", cols.iter().map(|(s, p)| col_label(s, p)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(cols.len()));
+    for client in &m.clients {
+        let row: Vec<String> = cols
+            .iter()
+            .map(|(s, p)| {
+                find(m, client, s, p)
+                    .map(|c| {
+                        let v = if c.verdict == CellVerdict::Yes { format!("**{}**", c.verdict.as_str()) } else { c.verdict.as_str().to_string() };
+                        format!("{v}{}", mark(c))
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let _ = writeln!(out, "| `{client}` | {} |", row.join(" | "));
+    }
+    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it\n");
+    let not_yes: Vec<&Cell> = m.cells.iter().filter(|c| c.verdict != CellVerdict::Yes).collect();
+    if !not_yes.is_empty() {
+        let _ = writeln!(out, "<details><summary>Why not YES ({} cells)</summary>\n", not_yes.len());
+        for c in not_yes {
+            let _ = writeln!(out, "- `{}` × `{}`: **{}** — {}", c.client, col_label(&c.server, &c.profile), c.verdict.as_str(), c.reason.replace('|', "\\|"));
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    let diffs = differences(m);
+    if !diffs.is_empty() {
+        let _ = writeln!(out, "**Differences from the documented tables**\n");
+        for c in diffs {
+            let d = c.documented.as_ref().expect("agreement implies documented");
+            let _ = writeln!(
+                out,
+                "- `{}` × `{}`: {} — documented {} ({} table, {} × {}), measured {}",
+                c.client,
+                col_label(&c.server, &c.profile),
+                c.agreement.map(|a| a.describe()).unwrap_or(""),
+                d.label(),
+                d.table,
+                d.row,
+                d.column,
+                c.verdict.as_str()
+            );
+        }
+    }
+    out
+}
+
+pub fn json(m: &Matrix) -> String {
+    serde_json::to_string_pretty(m).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn anchor(c: &Cell) -> String {
+    format!("{}--{}--{}", c.client, c.server, c.profile).chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect()
+}
+
+/// One file, no network: styles inline, details expand without script.
+pub fn html(m: &Matrix) -> String {
+    let cols = columns(m);
+    let mut out = String::new();
+    out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>siospec compatibility matrix</title><style>");
+    out.push_str(
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:.4em .7em;text-align:center}\
+th{background:#f3f3f3}td.YES{background:#d9f2d9}td.PARTIAL{background:#fff1c2}td.NO{background:#f6d0d0}td.diff{outline:3px solid #c00;outline-offset:-3px}\
+td a{color:inherit;text-decoration:none;font-weight:600}.doc{display:block;font-size:.75em;font-weight:normal;color:#555}\
+details{margin:.4em 0;border:1px solid #ddd;padding:.3em .6em}details:target,details.diff{border-color:#c00}summary{cursor:pointer}\
+pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#070}.fail,.noconnect{color:#a00}.unsupported{color:#777}\
+.diffs li{color:#a00}",
+    );
+    out.push_str("</style></head><body><h1>siospec compatibility matrix</h1>");
+    let _ = write!(out, "<p>{} clients × {} server columns, {} cells, measured in {:.1} s. Click a cell for its scenarios and transcripts. ", m.clients.len(), cols.len(), m.cells.len(), m.wall_ms as f64 / 1000.0);
+    out.push_str("Cells outlined in red differ from the documented compatibility tables.</p><table><tr><th>client \\ server</th>");
+    for (s, p) in &cols {
+        let _ = write!(out, "<th>{}</th>", esc(&col_label(s, p)));
+    }
+    out.push_str("</tr>");
+    for client in &m.clients {
+        let _ = write!(out, "<tr><th>{}</th>", esc(client));
+        for (s, p) in &cols {
+            match find(m, client, s, p) {
+                Some(c) => {
+                    let diff = matches!(c.agreement, Some(a) if a != Agreement::Agrees);
+                    let doc = c.documented.as_ref().map(|d| format!("<span class=\"doc\">documented: {}</span>", esc(&d.label()))).unwrap_or_default();
+                    let _ = write!(
+                        out,
+                        "<td class=\"{}{}\" title=\"{}\"><a href=\"#{}\">{}</a>{doc}</td>",
+                        c.verdict.as_str(),
+                        if diff { " diff" } else { "" },
+                        esc(&c.reason),
+                        anchor(c),
+                        c.verdict.as_str()
+                    );
+                }
+                None => out.push_str("<td></td>"),
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    let diffs = differences(m);
+    if !diffs.is_empty() {
+        out.push_str("<h2>Documented vs measured</h2><ul class=\"diffs\">");
+        for c in diffs {
+            let d = c.documented.as_ref().expect("agreement implies documented");
+            let _ = write!(
+                out,
+                "<li><a href=\"#{}\">{} × {}</a>: {} — documented {} ({} table), measured {}. {}</li>",
+                anchor(c),
+                esc(&c.client),
+                esc(&col_label(&c.server, &c.profile)),
+                c.agreement.map(|a| a.describe()).unwrap_or(""),
+                esc(&d.label()),
+                esc(&d.table),
+                c.verdict.as_str(),
+                esc(&c.reason)
+            );
+        }
+        out.push_str("</ul>");
+    }
+    if !m.not_measured.is_empty() {
+        out.push_str("<h2>Documented, not measured here</h2><ul>");
+        for d in &m.not_measured {
+            let _ = write!(out, "<li>{} table: {} × {} = {}</li>", esc(&d.table), esc(&d.row), esc(&d.column), esc(&d.label()));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("<h2>Cells</h2>");
+    for c in &m.cells {
+        let diff = matches!(c.agreement, Some(a) if a != Agreement::Agrees);
+        let _ = write!(
+            out,
+            "<details id=\"{}\"{}><summary><b>{}</b> × <b>{}</b>: {} {}</summary>",
+            anchor(c),
+            if diff { " class=\"diff\"" } else { "" },
+            esc(&c.client),
+            esc(&col_label(&c.server, &c.profile)),
+            c.verdict.as_str(),
+            esc(&c.reason)
+        );
+        for r in &c.scenarios {
+            let cls = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<details><summary><span class=\"{cls}\">{cls}</span> {} [{}] {} ms {}</summary><pre>{}</pre></details>",
+                esc(&r.scenario),
+                esc(&r.transports),
+                r.duration_ms,
+                esc(&r.message),
+                esc(&r.transcript.join("\n"))
+            );
+        }
+        out.push_str("</details>");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The stable part of a matrix, for snapshots: verdicts, documented values and agreements.
+pub fn snapshot_table(m: &Matrix) -> String {
+    let mut out = String::new();
+    for c in &m.cells {
+        let doc = c.documented.as_ref().map(|d| format!("documented {} → {}", d.label(), c.agreement.map(|a| a.describe()).unwrap_or(""))).unwrap_or_else(|| "not documented".into());
+        let failing: Vec<String> = c
+            .scenarios
+            .iter()
+            .filter(|r| r.outcome != super::play::Outcome::Pass)
+            .map(|r| format!("{}[{}]={}", r.scenario.trim_start_matches("interop/"), r.transports, serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()))
+            .collect();
+        let _ = writeln!(out, "{} × {}: {} ({doc}){}", c.client, col_label(&c.server, &c.profile), c.verdict.as_str(), if failing.is_empty() { String::new() } else { format!("\n    {}", failing.join(" ")) });
+    }
+    out
+}

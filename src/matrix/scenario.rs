@@ -1,0 +1,96 @@
+//! Interop scenarios (`suites/interop/*.toml`): what a real client does against a real server.
+use crate::suite::load::SuiteError;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(rename = "scenario")]
+    scenarios: Vec<Scenario>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub requirement: String,
+    /// The client reconnects on its own in this scenario.
+    #[serde(default)]
+    pub reconnection: bool,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// The client connects (through the proxy) and must report connect.
+    Connect {
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        auth: Option<Value>,
+    },
+    /// The client emits; with `ack` the emit carries an ack callback.
+    Emit {
+        event: String,
+        args: Vec<Value>,
+        #[serde(default)]
+        ack: bool,
+    },
+    /// The client reports an event whose arguments match the pattern.
+    ExpectEvent {
+        name: String,
+        args: Vec<Value>,
+        /// Objects in `args` need only the keys given.
+        #[serde(default)]
+        partial: bool,
+    },
+    /// The ack of the last emit with `ack` arrives with these arguments.
+    ExpectAck { args: Vec<Value> },
+    /// The server emits `name` with an ack; the client answers with `reply`.
+    AnswerAck { name: String, args: Vec<Value>, reply: Vec<Value> },
+    /// No disconnect for `cycles` × (pingInterval + pingTimeout).
+    StayConnected { cycles: u32 },
+    /// The client reports disconnect with this reason (a JSON pattern string).
+    ExpectDisconnect { reason: String },
+    /// The proxy cuts every connection.
+    Cut {},
+    /// The client connects again on its own, with a new socket id.
+    ExpectReconnect {},
+}
+
+pub fn load(dir: &Path) -> Result<Vec<Scenario>, SuiteError> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|_| SuiteError::NoSuites(dir.to_path_buf()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out: Vec<Scenario> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| SuiteError::Io { file: f.clone(), source })?;
+        let parsed: File = toml::from_str(&text).map_err(|e| {
+            let off = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
+            let line = text[..off].matches('\n').count() + 1;
+            SuiteError::Syntax { file: f.clone(), line, col: 1, message: e.message().trim().to_string() }
+        })?;
+        for s in parsed.scenarios {
+            if !s.id.starts_with("interop/") {
+                return Err(SuiteError::Invalid { file: f.clone(), message: format!("scenario id `{}` must start with `interop/`", s.id) });
+            }
+            if out.iter().any(|o| o.id == s.id) {
+                return Err(SuiteError::Invalid { file: f.clone(), message: format!("scenario id `{}` appears twice", s.id) });
+            }
+            if !matches!(s.steps.first(), Some(Step::Connect { .. })) {
+                return Err(SuiteError::Invalid { file: f.clone(), message: format!("scenario `{}` must start with a connect step", s.id) });
+            }
+            out.push(s);
+        }
+    }
+    Ok(out)
+}

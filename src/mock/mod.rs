@@ -1,0 +1,214 @@
+//! The harness as a server, for client targets: one port on 127.0.0.1 serving Engine.IO
+//! polling and websocket on the same path (hyper + tokio-tungstenite), speaking Engine.IO
+//! v3/v4 and Socket.IO v4/v5 through the codecs in `protocol/`.
+//!
+//! Everything it sees and does goes to the case transcript and to a structured [`Record`]
+//! the client steps query. A case scripts it: `mock` steps change its [`Behaviour`] (what it
+//! advertises, whether it pings, answers the probe, accepts websockets, refuses handshakes or
+//! CONNECTs, is a plain websocket echo server or unreachable), `mock_send` and `mock_close`
+//! make it act. Reads are bounded ([`MAX_BODY`] per body or websocket message). Dropping the
+//! [`Mock`] stops every task and closes every connection it has.
+pub mod behaviour;
+mod engine;
+pub mod record;
+mod server;
+
+pub use behaviour::Behaviour;
+pub use engine::Out;
+pub use record::{Dir, Ev, Record, RequestRec, Stamped};
+
+use crate::suite::client_steps::{CloseHow, MockMode, MockStep};
+use crate::wire::Transcript;
+use engine::State;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+
+/// Largest HTTP body or websocket message the mock reads from a client.
+pub const MAX_BODY: usize = crate::wire::MAX_READ;
+
+pub(crate) struct Shared {
+    st: Mutex<State>,
+    pub(crate) record: Record,
+    pub(crate) transcript: Transcript,
+    tasks: Mutex<Tasks>,
+    rng: Mutex<u64>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    accept: Option<AbortHandle>,
+    /// Connections, websocket loops and heartbeats; aborted when the mock goes away.
+    others: Vec<AbortHandle>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn track(&self, h: AbortHandle) {
+        if let Ok(mut t) = self.tasks.lock() {
+            t.others.retain(|h| !h.is_finished());
+            t.others.push(h);
+        }
+    }
+
+    /// A fresh id in the shape Engine.IO uses (20 URL-safe characters).
+    pub(crate) fn new_id(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut r = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        (0..20)
+            .map(|_| {
+                // xorshift64*
+                *r ^= *r >> 12;
+                *r ^= *r << 25;
+                *r ^= *r >> 27;
+                let v = r.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                ALPHABET[(v >> 58) as usize] as char
+            })
+            .collect()
+    }
+}
+
+pub struct Mock {
+    shared: Arc<Shared>,
+    port: u16,
+}
+
+impl Mock {
+    /// Starts listening on an ephemeral port of 127.0.0.1.
+    pub async fn start(b: Behaviour, transcript: Transcript) -> std::io::Result<Mock> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15)
+            ^ ((port as u64) << 32)
+            | 1;
+        let shared = Arc::new(Shared {
+            st: Mutex::new(State::new(b)),
+            record: Record::default(),
+            transcript,
+            tasks: Mutex::new(Tasks::default()),
+            rng: Mutex::new(seed),
+        });
+        let mock = Mock { shared, port };
+        mock.listen_on(listener);
+        Ok(mock)
+    }
+
+    fn listen_on(&self, listener: TcpListener) {
+        let sh = self.shared.clone();
+        let h = tokio::spawn(server::accept_loop(sh, listener));
+        if let Ok(mut t) = self.shared.tasks.lock() {
+            t.accept = Some(h.abort_handle());
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL a client is given: `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.shared.record
+    }
+
+    pub fn behaviour(&self) -> Behaviour {
+        self.shared.lock().b.clone()
+    }
+
+    /// Applies a `mock` step. Becoming unreachable stops listening and cuts every connection
+    /// (a server that went away); leaving that mode listens on the same port again.
+    pub async fn apply(&self, step: &MockStep) -> Result<(), String> {
+        let (was, now) = {
+            let mut st = self.shared.lock();
+            let was = st.b.mode;
+            st.b.apply(step)?;
+            (was, st.b.mode)
+        };
+        if was != MockMode::Unreachable && now == MockMode::Unreachable {
+            self.shared.transcript.log(format!("# mock: stops listening on port {}", self.port));
+            let handles = {
+                let mut t = self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner());
+                let mut all: Vec<AbortHandle> = t.others.drain(..).collect();
+                all.extend(t.accept.take());
+                all
+            };
+            for h in handles {
+                h.abort();
+            }
+            self.shared.close_all("server unreachable");
+            // Aborting is asynchronous: make sure the port refuses before the case goes on.
+            for _ in 0..100 {
+                match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                    Err(_) => break,
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                }
+            }
+        } else if was == MockMode::Unreachable && now != MockMode::Unreachable {
+            let mut last = None;
+            for _ in 0..50 {
+                match TcpListener::bind(("127.0.0.1", self.port)).await {
+                    Ok(l) => {
+                        self.shared.transcript.log(format!("# mock: listens again on port {}", self.port));
+                        self.listen_on(l);
+                        return Ok(());
+                    }
+                    Err(e) => last = Some(e),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            return Err(format!("the mock cannot listen on port {} again: {}", self.port, last.map(|e| e.to_string()).unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// Sends packets to the client on a session (default: the latest).
+    pub fn send(&self, session: Option<usize>, items: Vec<Out>) -> Result<(), String> {
+        self.shared.send(session, items)
+    }
+
+    pub fn close_session(&self, session: Option<usize>, how: CloseHow) -> Result<(), String> {
+        self.shared.close_by_step(session, how)
+    }
+
+    /// Number of sessions (handshakes answered) so far.
+    pub fn sessions(&self) -> usize {
+        self.shared.lock().sessions.len()
+    }
+
+    /// Engine.IO sids and Socket.IO socket ids the mock handed out, with stable names, so
+    /// transcripts can be redacted.
+    pub fn volatile(&self) -> Vec<(String, String)> {
+        let st = self.shared.lock();
+        let mut v = Vec::new();
+        for s in &st.sessions {
+            v.push((s.sid.clone(), format!("sid{}", s.n)));
+            for (i, id) in s.socket_ids.iter().enumerate() {
+                v.push((id.clone(), format!("socket{}.{}", s.n, i + 1)));
+            }
+        }
+        v
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.shared.tasks.lock() {
+            if let Some(a) = t.accept.take() {
+                a.abort();
+            }
+            for h in t.others.drain(..) {
+                h.abort();
+            }
+        }
+        self.shared.close_all("mock stopped");
+    }
+}
