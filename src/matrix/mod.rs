@@ -192,10 +192,10 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
                 .iter()
                 .filter(|s| s.id != connect.id)
                 .flat_map(move |s| {
-                    [false, true]
+                    play::variants(s)
                         .into_iter()
-                        // A transport variant that never connects is not replayed.
-                        .filter(move |ws| cs.scenarios.iter().any(|r| r.transports == if *ws { "websocket" } else { "default" } && r.outcome != Outcome::NoConnect))
+                        // A transport variant that never connects is not replayed (a pinned one always runs).
+                        .filter(move |ws| s.transports.is_some() || cs.scenarios.iter().any(|r| r.transports == if *ws { "websocket" } else { "default" } && r.outcome != Outcome::NoConnect))
                         .map(move |ws| Unit { cell: i, scenario: s, websocket_only: ws })
                 })
         })

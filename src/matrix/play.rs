@@ -101,7 +101,7 @@ impl Play<'_> {
         let evidence = if outcome.0 == Outcome::Pass { None } else { evidence(&log) };
         ScenarioResult {
             scenario: sc.id.clone(),
-            transports: label(websocket_only),
+            transports: sc.transports.as_ref().map(|t| t.join("+")).unwrap_or_else(|| label(websocket_only)),
             outcome: outcome.0,
             message: outcome.1,
             evidence,
@@ -157,7 +157,9 @@ impl Play<'_> {
                     "reconnectionDelay": 100, "reconnectionDelayMax": 300, "randomizationFactor": 0,
                     "timeout": (2500.0 * self.scale) as u64,
                 });
-                if ws_only {
+                if let Some(t) = &sc.transports {
+                    cmd["transports"] = json!(t);
+                } else if ws_only {
                     cmd["transports"] = json!(["websocket"]);
                 }
                 if let Some(a) = auth {
@@ -232,8 +234,8 @@ impl Play<'_> {
                 let got = v.get("reason").cloned().unwrap_or(Value::Null);
                 json_match(&Value::String(reason.clone()), &got, &mut cx.vars, "reason").or_else(|m| fail(format!("disconnect {m}")))
             }
-            Step::Cut {} => {
-                proxy.cut_all();
+            Step::Cut { down_ms } => {
+                proxy.restart(Duration::from_millis(*down_ms));
                 Ok(())
             }
             Step::ExpectReconnect {} => {
@@ -268,6 +270,15 @@ fn label(ws_only: bool) -> String {
     if ws_only { "websocket" } else { "default" }.into()
 }
 
+/// The transport variants a scenario runs over: default and websocket-only, or its pinned set.
+pub fn variants(sc: &Scenario) -> Vec<bool> {
+    if sc.transports.is_some() {
+        vec![false]
+    } else {
+        vec![false, true]
+    }
+}
+
 fn step_name(s: &Step) -> &'static str {
     match s {
         Step::Connect { .. } => "connect",
@@ -277,7 +288,7 @@ fn step_name(s: &Step) -> &'static str {
         Step::AnswerAck { .. } => "answer_ack",
         Step::StayConnected { .. } => "stay_connected",
         Step::ExpectDisconnect { .. } => "expect_disconnect",
-        Step::Cut {} => "cut",
+        Step::Cut { .. } => "cut",
         Step::ExpectReconnect {} => "expect_reconnect",
     }
 }

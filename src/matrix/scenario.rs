@@ -20,6 +20,9 @@ pub struct Scenario {
     /// The client reconnects on its own in this scenario.
     #[serde(default)]
     pub reconnection: bool,
+    /// Pin the transports (one variant only), e.g. `["polling"]` for a payload-encoding check.
+    #[serde(default)]
+    pub transports: Option<Vec<String>>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
@@ -57,10 +60,17 @@ pub enum Step {
     StayConnected { cycles: u32 },
     /// The client reports disconnect with this reason (a JSON pattern string).
     ExpectDisconnect { reason: String },
-    /// The proxy cuts every connection.
-    Cut {},
+    /// The proxy restarts: every connection is cut and new ones are refused for `down_ms`.
+    Cut {
+        #[serde(default = "default_down")]
+        down_ms: u64,
+    },
     /// The client connects again on its own, with a new socket id.
     ExpectReconnect {},
+}
+
+fn default_down() -> u64 {
+    400
 }
 
 pub fn load(dir: &Path) -> Result<Vec<Scenario>, SuiteError> {

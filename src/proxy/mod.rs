@@ -46,6 +46,8 @@ struct State {
     client: reqwest::Client,
     /// Bumped to cut every open connection at once.
     cut: watch::Sender<u64>,
+    /// New connections are dropped until then (a proxy restarting).
+    blackout_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 pub struct Proxy {
@@ -78,11 +80,17 @@ impl Proxy {
             transcript,
             client,
             cut,
+            blackout_until: Mutex::new(None),
         });
         let st = state.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
+                let dark = st.blackout_until.lock().ok().and_then(|b| *b).is_some_and(|t| tokio::time::Instant::now() < t);
+                if dark {
+                    drop(tcp);
+                    continue;
+                }
                 let st = st.clone();
                 let mut cut_rx = st.cut.subscribe();
                 tokio::spawn(async move {
@@ -113,6 +121,16 @@ impl Proxy {
     /// Drops every open connection, like a proxy restart.
     pub fn cut_all(&self) {
         self.state.transcript.log("proxy: cutting every connection");
+        self.state.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Cuts every connection and refuses new ones for a while: whatever the client's
+    /// transport (a poll between two requests survives a mere cut), the session is lost.
+    pub fn restart(&self, down: Duration) {
+        if let Ok(mut b) = self.state.blackout_until.lock() {
+            *b = Some(tokio::time::Instant::now() + down);
+        }
+        self.state.transcript.log(format!("proxy: restarting, down for {} ms", down.as_millis()));
         self.state.cut.send_modify(|n| *n += 1);
     }
 }

@@ -82,7 +82,10 @@ impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
         let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Io(path.display().to_string(), e))?;
         let cat: Catalog = toml::from_str(&text).map_err(|e| CatalogError::Parse(path.display().to_string(), e.to_string()))?;
-        for t in &cat.target {
+        for (i, t) in cat.target.iter().enumerate() {
+            if cat.target[..i].iter().any(|o| o.name == t.name) {
+                return Err(CatalogError::Parse(path.display().to_string(), format!("target `{}` is defined twice", t.name)));
+            }
             if !cat.family.contains_key(&t.family) {
                 return Err(CatalogError::Parse(
                     path.display().to_string(),

@@ -113,7 +113,7 @@ impl Driver {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
                 let event = v.get("event").and_then(|e| e.as_str()).unwrap_or("");
                 // Server drivers key their lines by listen `id`, client drivers by `client`.
-                let id = v.get("id").or_else(|| v.get("client")).and_then(|e| e.as_str()).unwrap_or("").to_string();
+                let id = v.get("client").or_else(|| v.get("id")).and_then(|e| e.as_str()).unwrap_or("").to_string();
                 if event == "ready" {
                     if let Some(tx) = ready_tx.take() {
                         let _ = tx.send(v);

@@ -1,0 +1,85 @@
+//! The Node compatibility matrix, measured for real and compared with the documented
+//! tables: any change in compatibility is a reviewed snapshot diff. The HTML page is
+//! checked in headless Chromium.
+use siospec::matrix::{self, render, MatrixOptions};
+use siospec::project::Project;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn node_matrix() -> matrix::Matrix {
+    let p = Project::load(&root()).expect("project");
+    let node_clients: Vec<String> = p
+        .catalog
+        .target
+        .iter()
+        .filter(|t| t.family == "node" && t.role == siospec::targets::catalog::Role::Client && !t.test_only)
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(!node_clients.is_empty(), "the catalog has Node client targets");
+    let opts = MatrixOptions {
+        time_scale: std::env::var("SIOSPEC_TIME_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
+        jobs: 16,
+        clients: node_clients,
+        servers: vec!["socket.io@".into()],
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(matrix::run(&p, &opts, &|_| {})).expect("the matrix runs")
+}
+
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists())
+}
+
+#[test]
+fn node_matrix_matches_its_snapshot_and_renders() {
+    let m = node_matrix();
+    insta::with_settings!({ snapshot_path => root().join("tests/snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("matrix__node", render::snapshot_table(&m));
+    });
+    // Every cell that is not YES says why, with wire evidence.
+    for c in m.cells.iter().filter(|c| c.verdict != matrix::CellVerdict::Yes) {
+        assert!(!c.reason.is_empty(), "{} × {} has no reason", c.client, c.server);
+    }
+    // JSON shape consumers rely on.
+    let v: serde_json::Value = serde_json::from_str(&render::json(&m)).unwrap();
+    for c in v["cells"].as_array().unwrap() {
+        for k in ["client", "server", "profile", "verdict", "scenarios"] {
+            assert!(c.get(k).is_some(), "cell lacks {k}: {c}");
+        }
+        assert!(matches!(c["verdict"].as_str(), Some("YES" | "PARTIAL" | "NO")));
+    }
+    // The page, in a real browser: it renders the matrix and works without network.
+    let html = render::html(&m);
+    for external in ["<script src", "<link ", "src=\"http", "url(http", "@import"] {
+        assert!(!html.contains(external), "the page must not load anything: found {external}");
+    }
+    let dir = std::env::temp_dir().join(format!("siospec-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("matrix.html");
+    std::fs::write(&page, &html).unwrap();
+    let Some(chrome) = chromium() else {
+        panic!("Debian's chromium is needed for the HTML check (apt-get install chromium)");
+    };
+    let base = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+    let profile = format!("--user-data-dir={}", dir.join("profile").display());
+    let url = format!("file://{}", page.display());
+    let dom = Command::new(chrome).args(base).arg(&profile).args(["--dump-dom", &url]).output().expect("chromium runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("siospec compatibility matrix") && dom.contains("<table>"), "chromium rendered: {}", &dom[..dom.len().min(500)]);
+    let shot = dir.join("matrix.png");
+    let out = Command::new(chrome)
+        .args(base)
+        .arg(&profile)
+        .args(["--window-size=1400,900", &format!("--screenshot={}", shot.display()), &url])
+        .output()
+        .expect("chromium runs");
+    let png = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot, {} bytes", png.len());
+    if let Ok(keep) = std::env::var("SIOSPEC_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
