@@ -261,7 +261,7 @@ impl<'a> Exec<'a> {
             let http = self.http.clone();
             self.background.insert(name, tokio::spawn(async move { http.send(req).await }));
             // Let the request reach the server before the next step.
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }
         let result = self.http.send(req).await;

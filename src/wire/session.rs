@@ -256,7 +256,7 @@ impl EioSession {
         };
         if pending.is_some() {
             // Give the GET time to reach the server before the probe, so it is really pending.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let target = self.target("websocket");
         let mut c = ws::connect(&self.http.base, &target, headers, timeout, self.http.transcript())
