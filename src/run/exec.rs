@@ -804,6 +804,13 @@ impl<'a> Exec<'a> {
                 }
                 Ok(None) => return Err(Stop::Error("the driver stopped reporting events".into())),
                 Err(_) => {
+                    if let Some(missing) = self.unreported_fields(s) {
+                        return Err(Stop::Unsupported(format!(
+                            "the target's driver reports `{}` without {}: its API does not expose it",
+                            s.event,
+                            missing.join(", ")
+                        )));
+                    }
                     let seen: Vec<String> = self.seen_events.iter().map(|v| v.to_string()).collect();
                     return fail(format!(
                         "the server reported no `{}` event matching {} within the deadline; it reported: {}",
@@ -839,4 +846,29 @@ pub fn fill_message(n: usize) -> String {
 
 fn header_names(r: &Response) -> Vec<String> {
     r.headers.iter().map(|(k, _)| k.clone()).collect()
+
+}
+
+impl Exec<'_> {
+    /// When an event matched on every field its driver reports, the rest are fields the
+    /// implementation does not expose (a library without disconnect reasons): not a failure.
+    fn unreported_fields(&self, s: &ServerEventStep) -> Option<Vec<String>> {
+        let pat = s.fields.as_ref()?.as_object()?;
+        for v in &self.seen_events {
+            if v.get("event").and_then(|e| e.as_str()) != Some(s.event.as_str()) {
+                continue;
+            }
+            let obj = v.as_object()?;
+            let missing: Vec<String> = pat.keys().filter(|k| !obj.contains_key(*k)).cloned().collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let reported: serde_json::Map<String, Value> = pat.iter().filter(|(k, _)| obj.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut scratch = self.vars.clone();
+            if json_match_partial(&Value::Object(reported), v, &mut scratch, "event").is_ok() {
+                return Some(missing);
+            }
+        }
+        None
+    }
 }

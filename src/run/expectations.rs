@@ -15,13 +15,21 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct Entry {
     case: String,
-    verdict: String,
+    /// One verdict, or several for a race inside the implementation (any of them is expected).
+    verdict: OneOrMany,
     reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Expectations {
-    map: HashMap<String, (Verdict, String)>,
+    map: HashMap<String, (Vec<Verdict>, String)>,
 }
 
 pub fn file_for(root: &Path, target: &str) -> PathBuf {
@@ -40,8 +48,17 @@ impl Expectations {
         let f: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut map = HashMap::new();
         for e in f.entries {
-            let v = Verdict::parse(&e.verdict)
-                .ok_or_else(|| format!("{}: case {}: unknown verdict `{}`", path.display(), e.case, e.verdict))?;
+            let names = match &e.verdict {
+                OneOrMany::One(v) => vec![v.clone()],
+                OneOrMany::Many(v) => v.clone(),
+            };
+            if names.is_empty() {
+                return Err(format!("{}: case {}: an expectation needs a verdict", path.display(), e.case));
+            }
+            let v = names
+                .iter()
+                .map(|n| Verdict::parse(n).ok_or_else(|| format!("{}: case {}: unknown verdict `{n}`", path.display(), e.case)))
+                .collect::<Result<Vec<_>, _>>()?;
             if e.reason.trim().is_empty() {
                 return Err(format!("{}: case {}: an expectation needs a reason", path.display(), e.case));
             }
@@ -52,7 +69,7 @@ impl Expectations {
         Ok(Expectations { map })
     }
 
-    pub fn get(&self, id: &str) -> Option<&(Verdict, String)> {
+    pub fn get(&self, id: &str) -> Option<&(Vec<Verdict>, String)> {
         self.map.get(id)
     }
 

@@ -1,4 +1,5 @@
 //! Running cases against a target: planning, parallel execution, deadlines, verdicts.
+pub mod client_exec;
 pub mod exec;
 pub mod expectations;
 pub mod matchers;
@@ -37,10 +38,11 @@ pub struct Planned {
     pub allow_eio3: bool,
 }
 
-/// Keeps the cases whose revision the target speaks.
+/// Keeps the cases of the target's role (server or client suites) whose revision it speaks.
 pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
     cases
         .iter()
+        .filter(|c| c.role == target.role())
         .filter_map(|c| target.speaks(c.revision).map(|allow_eio3| Planned { case: c.clone(), allow_eio3 }))
         .collect()
 }
@@ -54,9 +56,9 @@ pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectati
     let transcript = Transcript::new();
     let mut redactor = Redactor::default();
     let (verdict, message) = run_case_inner(target, p, opts, &transcript, &mut redactor).await;
-    let (expected, expected_reason) = match expectations.get(case.id()) {
-        Some((v, r)) => (*v, Some(r.clone())),
-        None => (Verdict::Pass, None),
+    let (expected, expected_set, expected_reason) = match expectations.get(case.id()) {
+        Some((set, r)) => (if set.contains(&verdict) { verdict } else { set[0] }, set.clone(), Some(r.clone())),
+        None => (Verdict::Pass, vec![Verdict::Pass], None),
     };
     let entries = transcript.entries();
     CaseResult {
@@ -69,6 +71,7 @@ pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectati
         transcript: entries.iter().map(|e| redactor.apply(&e.line)).collect(),
         timed_transcript: entries.iter().map(|e| format!("+{:>5}ms {}", e.at_ms, redactor.apply(&e.line))).collect(),
         expected,
+        expected_set,
         expected_reason,
     }
 }
@@ -88,6 +91,9 @@ async fn run_case_inner(
     }
     let scale = opts.time_scale;
     let key = format!("c{}", NEXT_KEY.fetch_add(1, Ordering::Relaxed));
+    if case.role == crate::suite::Role::Client {
+        return client_exec::run_client_case(target, p, &key, opts, transcript, redactor).await;
+    }
     let req = ServerRequest { key, layer: case.layer, fixture: &case.def.fixture, allow_eio3: p.allow_eio3 };
     let server = match target.server(req, Duration::from_millis((10_000.0 * scale) as u64)).await {
         Ok(s) => s,

@@ -55,11 +55,23 @@ pub struct CaseResult {
     pub timed_transcript: Vec<String>,
     /// What the expectations file says, when it lists the case.
     pub expected: Verdict,
+    /// Several verdicts when the file records a race inside the implementation.
+    #[serde(skip_serializing_if = "racy_not")]
+    pub expected_set: Vec<Verdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_reason: Option<String>,
 }
 
+fn racy_not(v: &[Verdict]) -> bool {
+    v.len() <= 1
+}
+
 impl CaseResult {
+    /// The expectation allows several verdicts and this one is among them.
+    pub fn is_expected_race(&self) -> bool {
+        self.expected_set.len() > 1 && self.expected_set.contains(&self.verdict)
+    }
+
     /// Unsupported is never a surprise: the target said it cannot do it.
     pub fn is_unexpected(&self) -> bool {
         self.verdict != self.expected && self.verdict != Verdict::Unsupported

@@ -67,7 +67,9 @@ impl HttpClient {
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(5))
+            // A fresh connection per request: servers that announce keep-alive and then
+            // close (netty-socketio) would otherwise fail a request on a dead pooled socket.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| WireError::Http(e.to_string()))?;
         Ok(HttpClient { client, base: base.trim_end_matches('/').to_string(), transcript })
