@@ -1,4 +1,5 @@
 //! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
+pub mod containers;
 pub mod mock;
 pub mod project;
 pub mod matrix;

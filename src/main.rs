@@ -65,6 +65,10 @@ enum Cmd {
         /// Show transcripts of every non-passing case, not only unexpected ones.
         #[arg(long, short)]
         verbose: bool,
+        /// Where the target's driver runs: `process` (its runtime installed here) or
+        /// `container` (its family's image, built on first use; see `siospec containers`).
+        #[arg(long, value_enum, default_value_t = BackendArg::Process, conflicts_with = "url")]
+        backend: BackendArg,
     },
     /// Every client target × every server target × server profile, through the interop
     /// scenarios, compared with the documented compatibility tables.
@@ -86,12 +90,67 @@ enum Cmd {
         time_scale: f64,
         #[arg(long, default_value_t = 16)]
         jobs: usize,
+        /// Where the drivers run: `process` or `container` (see `siospec run --help`).
+        #[arg(long, value_enum, default_value_t = BackendArg::Process)]
+        backend: BackendArg,
+    },
+    /// Container images of the driver families: local base images, builds, state.
+    Containers {
+        #[command(subcommand)]
+        action: ContainersCmd,
     },
     /// List the target catalog, or prepare targets.
     Targets {
         #[command(subcommand)]
         action: Option<TargetsCmd>,
+        /// Readiness for this backend (`container`: engine and image state).
+        #[arg(long, value_enum, default_value_t = BackendArg::Process)]
+        backend: BackendArg,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Process,
+    Container,
+}
+
+impl From<BackendArg> for siospec::targets::Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Process => siospec::targets::Backend::Process,
+            BackendArg::Container => siospec::targets::Backend::Container,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ContainersCmd {
+    /// Make local base images from Debian packages (debootstrap + docker import, then the
+    /// runtimes), so driver images build with no image registry. Needs docker and debootstrap
+    /// (installs nothing); cached: images that exist are kept.
+    Bootstrap {
+        /// Families whose bases to make (default: every family that has local bases).
+        families: Vec<String>,
+        /// Debian mirror (default http://deb.debian.org/debian).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// PEM bundle trusted in addition during downloads over TLS (default: $SIOSPEC_EXTRA_CA).
+        #[arg(long)]
+        extra_ca: Option<PathBuf>,
+        /// Remake images that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build the driver images of targets (names or unique prefixes; default: every family).
+    Build {
+        names: Vec<String>,
+        /// PEM bundle trusted in addition during downloads over TLS (default: $SIOSPEC_EXTRA_CA).
+        #[arg(long)]
+        extra_ca: Option<PathBuf>,
+    },
+    /// The engine, and each family's image: its tag, its bases, whether it is built.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -111,7 +170,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let root = Project::resolve_root(cli.root.as_deref());
-    let project = match Project::load(&root) {
+    let mut project = match Project::load(&root) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -128,7 +187,9 @@ fn main() -> ExitCode {
             }
             Err(e) => usage(e),
         },
-        Cmd::Targets { action: None } => {
+        Cmd::Targets { action: None, backend } => {
+            project.backend = backend.into();
+            let container = project.backend == siospec::targets::Backend::Container;
             for t in &project.catalog.target {
                 let revs: Vec<String> = t.revisions.iter().map(|r| r.to_string()).collect();
                 let mut revs = revs.join(",");
@@ -138,6 +199,7 @@ fn main() -> ExitCode {
                 }
                 let state = match project.readiness(t) {
                     Readiness::Prepared => "prepared".to_string(),
+                    Readiness::NeedsPrepare if container => "image not built yet (built on first use, or `siospec containers build`)".to_string(),
                     Readiness::NeedsPrepare => "not prepared: run `siospec targets prepare`".to_string(),
                     Readiness::Unavailable(why) => format!("unavailable: {why}"),
                 };
@@ -146,7 +208,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Targets { action: Some(TargetsCmd::Prepare { names, force }) } => {
+        Cmd::Targets { action: Some(TargetsCmd::Prepare { names, force }), .. } => {
             let mut families: Vec<String> = Vec::new();
             if names.is_empty() {
                 families = project.catalog.family.keys().cloned().collect();
@@ -179,7 +241,9 @@ fn main() -> ExitCode {
             }
             code
         }
-        Cmd::Matrix { clients, servers, json, markdown, html, time_scale, jobs } => {
+        Cmd::Containers { action } => containers_cmd(&project, action),
+        Cmd::Matrix { clients, servers, json, markdown, html, time_scale, jobs, backend } => {
+            project.backend = backend.into();
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
             }
@@ -198,7 +262,8 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose } => {
+        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose, backend } => {
+            project.backend = backend.into();
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
             }
@@ -216,6 +281,127 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+    }
+}
+
+fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
+    use siospec::containers::{self as c, bootstrap, docker};
+    match action {
+        ContainersCmd::Bootstrap { families, mirror, extra_ca, force } => {
+            let extra_ca = match c::extra_ca(extra_ca.as_deref()) {
+                Ok(ca) => ca,
+                Err(e) => return usage(e),
+            };
+            let started = std::time::Instant::now();
+            match bootstrap::run(&project.root, &bootstrap::Options { families, mirror, extra_ca, force }) {
+                Ok(r) => {
+                    for (img, d) in &r.made {
+                        println!("{img}\tmade in {:.0} s", d.as_secs_f64());
+                    }
+                    for img in &r.present {
+                        println!("{img}\tpresent");
+                    }
+                    println!("bootstrap done in {:.0} s; driver images now build from these bases (SIOSPEC_CONTAINER_BASES=auto)", started.elapsed().as_secs_f64());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage(e),
+            }
+        }
+        ContainersCmd::Build { names, extra_ca } => {
+            let mut families: Vec<String> = Vec::new();
+            for n in &names {
+                match project.catalog.find(n) {
+                    Ok(t) if !families.contains(&t.family) => families.push(t.family.clone()),
+                    Ok(_) => {}
+                    Err(e) => return usage(e),
+                }
+            }
+            let manifest = match c::Manifest::load(&project.root) {
+                Ok(m) => m,
+                Err(e) => return usage(e),
+            };
+            if names.is_empty() {
+                families = manifest.family.keys().cloned().collect();
+            }
+            let ca = match c::extra_ca(extra_ca.as_deref()) {
+                Ok(ca) => ca,
+                Err(e) => return usage(e),
+            };
+            if let Err(e) = docker::engine() {
+                return usage(e);
+            }
+            let bases = match c::Bases::from_env() {
+                Ok(b) => b,
+                Err(e) => return usage(e),
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+            };
+            let mut code = ExitCode::SUCCESS;
+            for f in families {
+                let plan = match c::plan(&project.root, &manifest, &f, bases) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("error: {f}: {e}");
+                        code = ExitCode::from(2);
+                        continue;
+                    }
+                };
+                let t = std::time::Instant::now();
+                let built = rt.block_on(async {
+                    tokio::select! {
+                        r = c::ensure_image(&project.root, &plan, ca.as_deref(), &|m| eprintln!("{m}")) => Some(r),
+                        _ = tokio::signal::ctrl_c() => None,
+                    }
+                });
+                match built {
+                    Some(Ok(true)) => println!("{f}\t{}\tbuilt in {:.0} s", plan.tag, t.elapsed().as_secs_f64()),
+                    Some(Ok(false)) => println!("{f}\t{}\talready built", plan.tag),
+                    Some(Err(e)) => {
+                        eprintln!("error: {f}: {e}");
+                        code = ExitCode::from(2);
+                    }
+                    None => {
+                        eprintln!("interrupted");
+                        return ExitCode::from(130);
+                    }
+                }
+            }
+            code
+        }
+        ContainersCmd::Status => {
+            match docker::engine() {
+                Ok(v) => println!("engine\t{v}"),
+                Err(e) => {
+                    println!("engine\tnone: {e}");
+                    return ExitCode::SUCCESS;
+                }
+            }
+            let manifest = match c::Manifest::load(&project.root) {
+                Ok(m) => m,
+                Err(e) => return usage(e),
+            };
+            let debian = if docker::image_id(&manifest.debian.image).is_some() { "present" } else { "absent (siospec containers bootstrap)" };
+            println!("{}\t{debian}", manifest.debian.image);
+            let bases = match c::Bases::from_env() {
+                Ok(b) => b,
+                Err(e) => return usage(e),
+            };
+            for (f, recipe) in &manifest.family {
+                let state = match c::plan(&project.root, &manifest, f, bases) {
+                    Ok(p) => {
+                        let built = if docker::image_id(&p.tag).is_some() { "built" } else { "not built" };
+                        let from = if p.local_bases { "local bases" } else { "official bases" };
+                        format!("{}\t{built}\t{from}: {}", p.tag, p.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+                    }
+                    Err(e) => format!("-\t{e}"),
+                };
+                let note = if recipe.verified { String::new() } else { format!("\t[{}]", recipe.note) };
+                println!("{f}\t{state}{note}");
+            }
+            ExitCode::SUCCESS
         }
     }
 }
@@ -300,6 +486,13 @@ async fn run_cmd(
     let planned = run::plan(&target, &cases);
     if planned.is_empty() {
         target.shutdown().await;
+        let role = target.role().as_str();
+        if !cases.iter().any(|c| c.role == target.role()) {
+            return usage(format!(
+                "no selected case applies to {name}: it is a {role} target and the selected suites are all for {} targets",
+                if role == "client" { "server" } else { "client" }
+            ));
+        }
         return usage(format!("no selected case applies to {name} (it speaks none of the selected suites' revisions)"));
     }
     if let Target::Url { base, path, .. } = &target {

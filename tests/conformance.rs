@@ -1,4 +1,5 @@
-//! Suites × server targets as trials (`cargo test --test conformance -- --list`).
+//! Suites × targets as trials (`cargo test --test conformance -- --list`): server suites
+//! against server targets, client suites (the mock server) against client targets.
 //!
 //! Each trial `<target>::<suite>` runs one suite against one target, fails on any
 //! result its expectations file does not predict, and snapshots the verdict table,
@@ -128,6 +129,7 @@ const TRANSCRIPTS: &[(&str, &str)] = &[
     ("engine.io@6.6.12", "eio4/handshake/polling/opens-session"),
     ("engine.io@6.6.12", "eio4/upgrade/polling-to-websocket"),
     ("engine.io@6.6.12", "eio4/errors/unknown-sid"),
+    ("engine.io-client@6.6.8", "client-eio4/errors/handshake-error-4"),
 ];
 
 fn main() {
@@ -139,11 +141,12 @@ fn main() {
     }
     let p = project();
     let mut trials = Vec::new();
-    for def in p.catalog.target.iter().filter(|t| t.role == siospec::targets::catalog::Role::Server) {
+    // Server targets × server suites, client targets × client suites (`[suite] role`).
+    for def in p.catalog.target.iter() {
         let ready = p.readiness(def);
         for suite in p.suites.names() {
             let Some(first) = p.suites.cases.iter().find(|c| c.suite == suite) else { continue };
-            if def.speaks(first.revision).is_none() {
+            if first.role != def.role || def.speaks(first.revision).is_none() {
                 continue;
             }
             let (name, s) = (def.name.clone(), suite.clone());

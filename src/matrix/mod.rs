@@ -9,7 +9,6 @@ use crate::project::Project;
 use crate::suite::model::FixtureSpec;
 use crate::suite::{Layer, Revision};
 use crate::targets::catalog::{Role, TargetDef};
-use crate::targets::driver::Driver;
 use crate::targets::{ServerRequest, Target};
 use compat::{Agreement, Documented};
 use futures_util::StreamExt;
@@ -122,8 +121,8 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     let ready = Duration::from_millis((15_000.0 * opts.time_scale) as u64);
     // Drivers and servers start in parallel; one client driver serves every cell of its client.
     let client_drivers = futures_util::future::join_all(client_defs.iter().map(|d| async move {
-        prepare(project, d).await?;
-        Driver::start(&project.root, &d.command, ready).await.map(Arc::new).map_err(|e| format!("{}: {e}", d.name))
+        // (start_driver prepares the family for the process backend, builds its image for containers)
+        project.start_driver(d, ready).await.map(Arc::new).map_err(|e| format!("{}: {e}", d.name))
     }))
     .await;
     let mut clients = Vec::new();
@@ -226,17 +225,6 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         wall_ms: started.elapsed().as_millis() as u64,
         not_measured,
     })
-}
-
-async fn prepare(project: &Project, d: &TargetDef) -> Result<(), String> {
-    if let Some(fam) = project.catalog.family.get(&d.family) {
-        let (root, name, fam) = (project.root.clone(), d.family.clone(), fam.clone());
-        tokio::task::spawn_blocking(move || crate::targets::prepare::prepare(&root, &name, &fam, false))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 async fn play_units<'a>(

@@ -28,6 +28,7 @@ pub struct Behaviour {
     pub connect_error: Option<Value>,
     pub fixture: bool,
     pub enforce_max_payload: bool,
+    pub post_delay_ms: u64,
 }
 
 impl Behaviour {
@@ -55,6 +56,7 @@ impl Behaviour {
             connect_error: None,
             fixture: true,
             enforce_max_payload: true,
+            post_delay_ms: 0,
         }
     }
 
@@ -112,6 +114,7 @@ impl Behaviour {
         set!(connect, connect);
         set!(fixture, fixture);
         set!(enforce_max_payload, enforce_max_payload);
+        set!(post_delay_ms, post_delay_ms);
         if let Some(v) = s.ping_every_ms {
             self.ping_every = Some(v);
         }
@@ -150,7 +153,7 @@ impl Behaviour {
             o.insert(k.clone(), v.clone());
         }
         for k in &self.open_omit {
-            o.remove(k);
+            o.shift_remove(k);
         }
         Value::Object(o).to_string()
     }

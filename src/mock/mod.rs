@@ -37,7 +37,7 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct Tasks {
-    accept: Option<AbortHandle>,
+    accept: Option<(AbortHandle, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
     /// Connections, websocket loops and heartbeats; aborted when the mock goes away.
     others: Vec<AbortHandle>,
 }
@@ -74,12 +74,23 @@ impl Shared {
 pub struct Mock {
     shared: Arc<Shared>,
     port: u16,
+    /// Bound to the port but never listening: while the mock is unreachable the port refuses
+    /// connections yet cannot be handed to another listener (SO_REUSEPORT on both sockets).
+    _reserve: tokio::net::TcpSocket,
+}
+
+/// A listener on 127.0.0.1:`port` (0 = ephemeral) that shares its port with the reservation.
+fn bind_listener(port: u16) -> std::io::Result<TcpListener> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_reuseport(true)?;
+    sock.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    sock.listen(1024)
 }
 
 impl Mock {
     /// Starts listening on an ephemeral port of 127.0.0.1.
     pub async fn start(b: Behaviour, transcript: Transcript) -> std::io::Result<Mock> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = bind_listener(0)?;
         let port = listener.local_addr()?.port();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -94,16 +105,20 @@ impl Mock {
             tasks: Mutex::new(Tasks::default()),
             rng: Mutex::new(seed),
         });
-        let mock = Mock { shared, port };
+        let reserve = tokio::net::TcpSocket::new_v4()?;
+        reserve.set_reuseport(true)?;
+        reserve.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+        let mock = Mock { shared, port, _reserve: reserve };
         mock.listen_on(listener);
         Ok(mock)
     }
 
     fn listen_on(&self, listener: TcpListener) {
         let sh = self.shared.clone();
-        let h = tokio::spawn(server::accept_loop(sh, listener));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let h = tokio::spawn(server::accept_loop(sh, listener, stopped));
         if let Ok(mut t) = self.shared.tasks.lock() {
-            t.accept = Some(h.abort_handle());
+            t.accept = Some((h.abort_handle(), stop, h));
         }
     }
 
@@ -135,27 +150,26 @@ impl Mock {
         };
         if was != MockMode::Unreachable && now == MockMode::Unreachable {
             self.shared.transcript.log(format!("# mock: stops listening on port {}", self.port));
-            let handles = {
+            let (handles, accept) = {
                 let mut t = self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner());
-                let mut all: Vec<AbortHandle> = t.others.drain(..).collect();
-                all.extend(t.accept.take());
-                all
+                (t.others.drain(..).collect::<Vec<AbortHandle>>(), t.accept.take())
             };
+            // Stop accepting first and wait until the listener is closed, so the port refuses
+            // connections by the time the next step runs.
+            if let Some((abort, stop, join)) = accept {
+                let _ = stop.send(());
+                if tokio::time::timeout(std::time::Duration::from_secs(1), join).await.is_err() {
+                    abort.abort();
+                }
+            }
             for h in handles {
                 h.abort();
             }
             self.shared.close_all("server unreachable");
-            // Aborting is asynchronous: make sure the port refuses before the case goes on.
-            for _ in 0..100 {
-                match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
-                    Err(_) => break,
-                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
-                }
-            }
         } else if was == MockMode::Unreachable && now != MockMode::Unreachable {
             let mut last = None;
             for _ in 0..50 {
-                match TcpListener::bind(("127.0.0.1", self.port)).await {
+                match bind_listener(self.port) {
                     Ok(l) => {
                         self.shared.transcript.log(format!("# mock: listens again on port {}", self.port));
                         self.listen_on(l);
@@ -177,6 +191,15 @@ impl Mock {
 
     pub fn close_session(&self, session: Option<usize>, how: CloseHow) -> Result<(), String> {
         self.shared.close_by_step(session, how)
+    }
+
+    /// The Engine.IO revision of session `n` (1-based), or of the latest one.
+    pub fn session_rev(&self, n: Option<usize>) -> Option<crate::protocol::eio::EioRevision> {
+        let st = self.shared.lock();
+        match n {
+            Some(n) => st.sessions.get(n.checked_sub(1)?).map(|s| s.rev),
+            None => st.sessions.last().map(|s| s.rev),
+        }
     }
 
     /// Number of sessions (handshakes answered) so far.
@@ -202,7 +225,7 @@ impl Mock {
 impl Drop for Mock {
     fn drop(&mut self) {
         if let Ok(mut t) = self.shared.tasks.lock() {
-            if let Some(a) = t.accept.take() {
+            if let Some((a, _, _)) = t.accept.take() {
                 a.abort();
             }
             for h in t.others.drain(..) {

@@ -35,9 +35,14 @@ impl std::fmt::Display for Cut {
 }
 impl std::error::Error for Cut {}
 
-pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: TcpListener) {
+/// Accepts connections until `stop` fires (or the task is aborted); returning drops the listener.
+pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: TcpListener, mut stop: tokio::sync::oneshot::Receiver<()>) {
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let sh2 = sh.clone();
@@ -80,7 +85,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 <= b.len() - 1 => match (hex(b[i + 1]), hex(b[i + 2])) {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h * 16 + l);
                     i += 3;
@@ -216,7 +221,11 @@ async fn handle(sh: Arc<Shared>, mut req: Request<Incoming>) -> Result<Resp, Cut
         "GET" => poll_get(&sh, idx).await,
         "POST" => {
             let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
-            Ok(poll_post(&sh, idx, &body, ctype.as_deref()))
+            let resp = poll_post(&sh, idx, &body, ctype.as_deref());
+            if b.post_delay_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(b.post_delay_ms)).await;
+            }
+            Ok(resp)
         }
         _ => Ok(eio_error(&sh, 2, false)),
     }
@@ -421,9 +430,13 @@ fn accept_ws_with(sh: &Arc<Shared>, req: &mut Request<Incoming>, role: WsRole, r
     let sh2 = sh.clone();
     let h = tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            let mut cfg = WebSocketConfig::default();
-            cfg.max_message_size = Some(MAX_BODY);
-            cfg.max_frame_size = Some(MAX_BODY);
+            #[allow(clippy::field_reassign_with_default)] // the config is non-exhaustive
+            let cfg = {
+                let mut cfg = WebSocketConfig::default();
+                cfg.max_message_size = Some(MAX_BODY);
+                cfg.max_frame_size = Some(MAX_BODY);
+                cfg
+            };
             let ws = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, Some(cfg)).await;
             ws_loop(sh2, ws, role, rev, rx).await;
         }
@@ -450,6 +463,8 @@ fn show_frame(m: &Message) -> String {
 }
 
 async fn ws_loop(sh: Arc<Shared>, mut ws: Ws, mut role: WsRole, rev: EioRevision, mut rx: mpsc::UnboundedReceiver<WsCmd>) {
+    // Nothing commands an echo connection: it only answers what it reads.
+    let mut commanded = !matches!(role, WsRole::Echo);
     loop {
         tokio::select! {
             msg = ws.next() => {
@@ -499,9 +514,13 @@ async fn ws_loop(sh: Arc<Shared>, mut ws: Ws, mut role: WsRole, rev: EioRevision
                     WsRole::Echo => {}
                 }
             }
-            cmd = rx.recv() => {
+            cmd = rx.recv(), if commanded => {
                 let Some(cmd) = cmd else {
                     // Every sender is gone: the session forgot this connection.
+                    if matches!(role, WsRole::Echo) {
+                        commanded = false;
+                        continue;
+                    }
                     return;
                 };
                 match cmd {

@@ -2,13 +2,19 @@
 //!
 //! The driver is killed when the handle drops (kill_on_drop) and, as a second line of
 //! defence, exits by itself when its stdin closes, so it cannot outlive the harness.
+//!
+//! The same handle drives a driver whose stdin/stdout are carried by something else, e.g. a
+//! container's control socket (`Driver::attach`, used by `targets::container`).
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,9 +43,25 @@ pub enum DriverError {
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 type Subscribers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>>;
 
+/// Where a driver runs when it is not a local child process (a container). Dropping it must
+/// end the driver and remove whatever was started for it.
+pub trait RemoteHost: Send + Sync {
+    /// How it ended, for an error message (called when stdout closed before the ready line).
+    fn exit_status(&self) -> Pin<Box<dyn Future<Output = String> + Send + '_>>;
+    /// Ends it for good, after the driver was asked to exit by closing its stdin.
+    fn stop(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+enum Host {
+    Process(Child),
+    Remote(Box<dyn RemoteHost>),
+}
+
 pub struct Driver {
     command: String,
-    child: Mutex<Option<Child>>,
+    child: Mutex<Option<Host>>,
+    /// Set when the driver's stdout ends (it exited, or its channel broke).
+    stdout_closed: Arc<AtomicBool>,
     stdin: Mutex<Option<mpsc::UnboundedSender<String>>>,
     waiters: Waiters,
     subs: Subscribers,
@@ -94,13 +116,42 @@ impl Driver {
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| DriverError::Spawn { command: command.clone(), source })?;
+        let stdout = Box::new(child.stdout.take().expect("stdout is piped"));
+        let stderr = Box::new(child.stderr.take().expect("stderr is piped"));
+        let stdin = Box::new(child.stdin.take().expect("stdin is piped"));
+        Self::wire(command, stdout, Some(stderr), stdin, Host::Process(child), ready_within).await
+    }
+
+    /// A driver whose stdin/stdout are carried by `host` (e.g. a container's control socket):
+    /// the same control protocol, ready line and lifecycle as a local process. `stderr`, when
+    /// given, feeds the output tail shown in error messages.
+    pub async fn attach(
+        command: String,
+        stdout: Box<dyn AsyncRead + Send + Unpin>,
+        stdin: Box<dyn AsyncWrite + Send + Unpin>,
+        stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+        host: Box<dyn RemoteHost>,
+        ready_within: Duration,
+    ) -> Result<Driver, DriverError> {
+        Self::wire(command, stdout, stderr, stdin, Host::Remote(host), ready_within).await
+    }
+
+    async fn wire(
+        command: String,
+        stdout: Box<dyn AsyncRead + Send + Unpin>,
+        stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+        stdin: Box<dyn AsyncWrite + Send + Unpin>,
+        mut child: Host,
+        ready_within: Duration,
+    ) -> Result<Driver, DriverError> {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stdout_closed = Arc::new(AtomicBool::new(false));
         let waiters: Waiters = Arc::default();
         let subs: Subscribers = Arc::default();
         let (ready_tx, ready_rx) = oneshot::channel::<Value>();
 
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let (t, w, s) = (tail.clone(), waiters.clone(), subs.clone());
+        let mut stdout = BufReader::new(stdout);
+        let (t, w, s, closed) = (tail.clone(), waiters.clone(), subs.clone(), stdout_closed.clone());
         tokio::spawn(async move {
             let mut ready_tx = Some(ready_tx);
             let mut buf = Vec::new();
@@ -131,19 +182,22 @@ impl Driver {
                     let _ = tx.send(v);
                 }
             }
+            closed.store(true, Ordering::SeqCst);
         });
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
-        let t = tail.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            while let Ok(n) = read_bounded_line(&mut stderr, &mut buf).await {
-                if n == 0 {
-                    break;
+        if let Some(stderr) = stderr {
+            let mut stderr = BufReader::new(stderr);
+            let t = tail.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while let Ok(n) = read_bounded_line(&mut stderr, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    push_tail(&t, format!("stderr: {}", String::from_utf8_lossy(&buf)));
                 }
-                push_tail(&t, format!("stderr: {}", String::from_utf8_lossy(&buf)));
-            }
-        });
-        let mut stdin = child.stdin.take().expect("stdin is piped");
+            });
+        }
+        let mut stdin = stdin;
         let (stdin_tx, mut stdin_rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
             while let Some(line) = stdin_rx.recv().await {
@@ -152,6 +206,8 @@ impl Driver {
                 }
                 let _ = stdin.flush().await;
             }
+            // End of input for the driver (a socket gets its write side shut down).
+            let _ = stdin.shutdown().await;
         });
         let tail_text = |t: &Arc<Mutex<VecDeque<String>>>| t.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
         let ready = tokio::select! {
@@ -159,19 +215,30 @@ impl Driver {
                 Ok(Ok(v)) => v,
                 Ok(Err(_)) => {
                     // stdout ended before a ready line: the process is exiting.
-                    let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await
-                        .map(|s| s.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))
-                        .unwrap_or_else(|_| "still running".into());
+                    let status = match &mut child {
+                        Host::Process(child) => tokio::time::timeout(Duration::from_secs(2), child.wait()).await
+                            .map(|s| s.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))
+                            .unwrap_or_else(|_| "still running".into()),
+                        Host::Remote(r) => r.exit_status().await,
+                    };
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Host::Remote(r) = child {
+                        r.stop().await;
+                    }
                     return Err(DriverError::Exited { command, status, tail: tail_text(&tail) });
                 }
                 Err(_) => {
-                    let _ = child.start_kill();
+                    match child {
+                        Host::Process(mut child) => {
+                            let _ = child.start_kill();
+                        }
+                        Host::Remote(r) => r.stop().await,
+                    }
                     return Err(DriverError::NotReady { command, ms: ready_within.as_millis() as u64, tail: tail_text(&tail) });
                 }
             },
         };
-        Ok(Driver { command, child: Mutex::new(Some(child)), stdin: Mutex::new(Some(stdin_tx)), waiters, subs, tail, ready })
+        Ok(Driver { command, child: Mutex::new(Some(child)), stdout_closed, stdin: Mutex::new(Some(stdin_tx)), waiters, subs, tail, ready })
     }
 
     pub fn tail(&self) -> String {
@@ -257,19 +324,44 @@ impl Driver {
 
     /// Whether the process is still running.
     pub fn alive(&self) -> bool {
-        self.child.lock().ok().and_then(|mut c| c.as_mut().map(|c| matches!(c.try_wait(), Ok(None)))).unwrap_or(false)
+        self.child
+            .lock()
+            .ok()
+            .and_then(|mut c| {
+                c.as_mut().map(|c| match c {
+                    Host::Process(c) => matches!(c.try_wait(), Ok(None)),
+                    Host::Remote(_) => !self.stdout_closed.load(Ordering::SeqCst),
+                })
+            })
+            .unwrap_or(false)
     }
 
     pub async fn shutdown(&self) {
         let child = self.child.lock().ok().and_then(|mut c| c.take());
-        if let Some(mut child) = child {
-            // Closing stdin asks the driver to exit; kill it if it does not.
-            if let Ok(mut s) = self.stdin.lock() {
-                s.take();
+        // Closing stdin asks the driver to exit; kill it if it does not.
+        match child {
+            Some(Host::Process(mut child)) => {
+                if let Ok(mut s) = self.stdin.lock() {
+                    s.take();
+                }
+                if tokio::time::timeout(Duration::from_millis(1500), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
             }
-            if tokio::time::timeout(Duration::from_millis(1500), child.wait()).await.is_err() {
-                let _ = child.kill().await;
+            Some(Host::Remote(host)) => {
+                if let Ok(mut s) = self.stdin.lock() {
+                    s.take();
+                }
+                let closed = self.stdout_closed.clone();
+                let _ = tokio::time::timeout(Duration::from_millis(1500), async move {
+                    while !closed.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .await;
+                host.stop().await;
             }
+            None => {}
         }
     }
 }
@@ -277,8 +369,15 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         if let Ok(mut c) = self.child.lock() {
-            if let Some(child) = c.as_mut() {
-                let _ = child.start_kill();
+            match c.as_mut() {
+                Some(Host::Process(child)) => {
+                    let _ = child.start_kill();
+                }
+                // Dropping the host ends the driver and removes what it started.
+                Some(Host::Remote(_)) => {
+                    c.take();
+                }
+                None => {}
             }
         }
     }

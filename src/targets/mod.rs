@@ -1,5 +1,7 @@
 //! Targets: the catalog, their preparation, and launchers (local process, external URL).
 pub mod catalog;
+pub mod client;
+pub mod container;
 pub mod driver;
 pub mod prepare;
 
@@ -12,6 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+pub use container::Backend;
 
 /// An implementation under test, ready to give servers.
 pub enum Target {
@@ -56,6 +60,9 @@ pub enum TargetError {
     Driver { name: String, source: DriverError },
     #[error("invalid --url `{0}`: {1}")]
     BadUrl(String, String),
+    /// The container backend could not provide the target (no engine, image build failed).
+    #[error("target `{0}` (container backend): {1}")]
+    Container(String, String),
 }
 
 /// What a case asks of a server.
@@ -70,6 +77,14 @@ pub struct ServerRequest<'a> {
 impl Target {
     pub async fn start_process(root: &Path, def: &TargetDef, ready_within: Duration) -> Result<Target, TargetError> {
         let driver = Driver::start(root, &def.command, ready_within)
+            .await
+            .map_err(|source| TargetError::Driver { name: def.name.clone(), source })?;
+        Ok(Target::Process { def: def.clone(), driver: Arc::new(driver) })
+    }
+
+    /// The target's driver in a container of `image` (its family's image, see `crate::containers`).
+    pub async fn start_container(image: &str, def: &TargetDef, ready_within: Duration) -> Result<Target, TargetError> {
+        let driver = container::start_driver(image, &def.command, &def.name, ready_within)
             .await
             .map_err(|source| TargetError::Driver { name: def.name.clone(), source })?;
         Ok(Target::Process { def: def.clone(), driver: Arc::new(driver) })
