@@ -56,6 +56,8 @@ pub struct Exec<'a> {
     events: Option<mpsc::UnboundedReceiver<Value>>,
     seen_events: Vec<Value>,
     handshake_at: HashMap<String, Instant>,
+    /// A server-side field the driver cannot report, seen in a server_event step.
+    unreported: Option<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -88,6 +90,7 @@ impl<'a> Exec<'a> {
             events,
             seen_events: Vec::new(),
             handshake_at: HashMap::new(),
+            unreported: None,
         })
     }
 
@@ -137,7 +140,10 @@ impl<'a> Exec<'a> {
                 });
             }
         }
-        Ok(())
+        match self.unreported.take() {
+            Some(note) => Err(Stop::Unsupported(note)),
+            None => Ok(()),
+        }
     }
 
     pub async fn finish(&mut self) {
@@ -790,6 +796,12 @@ impl<'a> Exec<'a> {
                 self.transcript.log(format!("⊙ server: {v}"));
                 return Ok(());
             }
+            if let Some(missing) = self.unreported_fields(s, &v) {
+                self.seen_events.remove(i);
+                self.transcript.log(format!("⊙ server: {v}"));
+                self.note_unreported(s, &missing);
+                return Ok(());
+            }
         }
         let deadline = Instant::now() + self.within(s.within_ms);
         loop {
@@ -800,17 +812,15 @@ impl<'a> Exec<'a> {
                         self.transcript.log(format!("⊙ server: {v}"));
                         return Ok(());
                     }
+                    if let Some(missing) = self.unreported_fields(s, &v) {
+                        self.transcript.log(format!("⊙ server: {v}"));
+                        self.note_unreported(s, &missing);
+                        return Ok(());
+                    }
                     self.seen_events.push(v);
                 }
                 Ok(None) => return Err(Stop::Error("the driver stopped reporting events".into())),
                 Err(_) => {
-                    if let Some(missing) = self.unreported_fields(s) {
-                        return Err(Stop::Unsupported(format!(
-                            "the target's driver reports `{}` without {}: its API does not expose it",
-                            s.event,
-                            missing.join(", ")
-                        )));
-                    }
                     let seen: Vec<String> = self.seen_events.iter().map(|v| v.to_string()).collect();
                     return fail(format!(
                         "the server reported no `{}` event matching {} within the deadline; it reported: {}",
@@ -852,23 +862,25 @@ fn header_names(r: &Response) -> Vec<String> {
 impl Exec<'_> {
     /// When an event matched on every field its driver reports, the rest are fields the
     /// implementation does not expose (a library without disconnect reasons): not a failure.
-    fn unreported_fields(&self, s: &ServerEventStep) -> Option<Vec<String>> {
+    fn unreported_fields(&self, s: &ServerEventStep, v: &Value) -> Option<Vec<String>> {
         let pat = s.fields.as_ref()?.as_object()?;
-        for v in &self.seen_events {
-            if v.get("event").and_then(|e| e.as_str()) != Some(s.event.as_str()) {
-                continue;
-            }
-            let obj = v.as_object()?;
-            let missing: Vec<String> = pat.keys().filter(|k| !obj.contains_key(*k)).cloned().collect();
-            if missing.is_empty() {
-                continue;
-            }
-            let reported: serde_json::Map<String, Value> = pat.iter().filter(|(k, _)| obj.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            let mut scratch = self.vars.clone();
-            if json_match_partial(&Value::Object(reported), v, &mut scratch, "event").is_ok() {
-                return Some(missing);
-            }
+        if v.get("event").and_then(|e| e.as_str()) != Some(s.event.as_str()) {
+            return None;
         }
-        None
+        let obj = v.as_object()?;
+        let missing: Vec<String> = pat.keys().filter(|k| !obj.contains_key(*k)).cloned().collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let reported: serde_json::Map<String, Value> = pat.iter().filter(|(k, _)| obj.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut scratch = self.vars.clone();
+        json_match_partial(&Value::Object(reported), v, &mut scratch, "event").is_ok().then_some(missing)
+    }
+
+    /// Notes an unreportable field; the wire steps after this one still count.
+    fn note_unreported(&mut self, s: &ServerEventStep, missing: &[String]) {
+        let note = format!("the target's driver reports `{}` without {}: its API does not expose it", s.event, missing.join(", "));
+        self.transcript.log(format!("# unsupported: {note}"));
+        self.unreported.get_or_insert(note);
     }
 }

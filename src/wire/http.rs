@@ -35,17 +35,23 @@ impl Response {
     }
 }
 
-/// Shows a body the way a person reads it: text with control characters escaped, or hex.
+/// Shows a body the way a person reads it: text with control characters escaped; bytes
+/// that are not UTF-8 (XHR2 payloads) as printable ASCII with `\xNN` for the rest, so the
+/// text inside them stays readable (and sids inside them can be redacted).
 pub fn show_bytes(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => show_text(s),
         Err(_) => {
-            let hex: String = b.iter().take(64).map(|x| format!("{x:02x}")).collect();
-            if b.len() > 64 {
-                format!("<{} bytes: {hex}…>", b.len())
-            } else {
-                format!("<{} bytes: {hex}>", b.len())
+            let mut out = format!("<{} bytes: ", b.len());
+            for &x in b.iter().take(200) {
+                if (0x20..0x7f).contains(&x) {
+                    out.push(x as char);
+                } else {
+                    out.push_str(&format!("\\x{x:02x}"));
+                }
             }
+            out.push_str(if b.len() > 200 { "…>" } else { ">" });
+            out
         }
     }
 }
