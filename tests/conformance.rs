@@ -152,7 +152,10 @@ fn main() {
             let (name, s) = (def.name.clone(), suite.clone());
             let trial = Trial::test(format!("{}::{}", def.name, suite), move || run_trial(&name, &s));
             trials.push(match &ready {
-                Readiness::Unavailable(why) => trial.with_ignored_flag(true).with_kind(format!("unavailable: {why}")),
+                // The short form labels the trial; `siospec targets` prints the whole reason.
+                Readiness::Unavailable(why) => {
+                    trial.with_ignored_flag(true).with_kind(format!("unavailable: {}", why.split(" (").next().unwrap_or(&why)))
+                }
                 _ => trial,
             });
         }
