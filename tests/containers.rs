@@ -8,8 +8,9 @@
 //! - `matrix::<client>×<server>`: the matrix cell(s) of a Node client and server, process
 //!   versus container (client drivers in containers are commanded over the control protocol).
 //! - `leftovers::*`: `docker ps -a` counts before and after a passing run, a failing run, a
-//!   run whose driver dies, and a run interrupted by SIGINT are equal, and no container of
-//!   the run is left.
+//!   run whose driver dies, and a run interrupted by SIGINT (while it runs cases, and while it
+//!   builds its image) are equal, no container of the run is left, and an interrupted build
+//!   leaves no image.
 //! - `image::*`: the image tag follows the content; a second build is a cache hit.
 //!
 //! Container trials run one at a time (each also counts every container of the engine).
@@ -324,6 +325,78 @@ fn leftovers_sigint() -> Result<(), Failed> {
     expect_no_leftovers(before, Some(pid))
 }
 
+/// Ctrl-C while a driver image builds: the build is cancelled and leaves neither a container
+/// nor an image behind. A scratch project whose node Dockerfile has a slow step forces a build.
+fn leftovers_sigint_during_build() -> Result<(), Failed> {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("siospec-containers-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("suites/eio4")).unwrap();
+    std::fs::create_dir_all(dir.join("fixtures")).unwrap();
+    std::fs::create_dir_all(dir.join("containers/node")).unwrap();
+    std::fs::copy(root().join("fixtures/targets.toml"), dir.join("fixtures/targets.toml")).unwrap();
+    std::os::unix::fs::symlink(root().join("fixtures/drivers"), dir.join("fixtures/drivers")).unwrap();
+    std::fs::copy(root().join("suites/eio4/handshake.toml"), dir.join("suites/eio4/handshake.toml")).unwrap();
+    for f in ["containers.toml", "bridge.sh"] {
+        std::fs::copy(root().join("containers").join(f), dir.join("containers").join(f)).unwrap();
+    }
+    let nonce = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    std::fs::write(
+        dir.join("containers/node/Dockerfile"),
+        format!("ARG BASE=node:20-bookworm-slim\nFROM ${{BASE}}\nLABEL siospec.family=\"node\"\nRUN echo {nonce} > /nonce\nRUN sleep 120\n"),
+    )
+    .unwrap();
+    let fam = "siospec.family=node";
+    let images_before = docker::dangling_with_labels(&[fam]);
+    let before = docker::container_count();
+    let mut child = bin()
+        .arg("--root")
+        .arg(&dir)
+        .args(["run", "--target", "socket.io@4.8.4", "--backend", "container"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // The slow step is running: its build container is up, and the step before is committed.
+    loop {
+        let o = docker::run(&["ps", "--no-trunc", "--format", "{{.Command}}"], Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&o.stdout).contains("sleep 120") {
+            break;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            // SIGINT, not SIGKILL: siospec then stops its docker build too.
+            let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err("the build never reached its slow step".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill").args(["-INT", &pid.to_string()]).status().map_err(|e| e.to_string())?;
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("siospec did not stop after SIGINT".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    if status.code() != Some(130) {
+        return Err(format!("expected exit 130 after SIGINT, got {status}").into());
+    }
+    expect_no_leftovers(before, Some(pid))?;
+    let extra: Vec<String> = docker::dangling_with_labels(&[fam]).into_iter().filter(|i| !images_before.contains(i)).collect();
+    if !extra.is_empty() {
+        return Err(format!("the interrupted build left images: {extra:?}").into());
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- images
 
 fn image_cached() -> Result<(), Failed> {
@@ -421,6 +494,7 @@ fn main() {
     trials.push(gate(Trial::test("leftovers::after-a-failing-run", leftovers_failing_run)));
     trials.push(gate(Trial::test("leftovers::after-a-driver-dies", leftovers_dead_driver)));
     trials.push(gate(Trial::test("leftovers::after-sigint", leftovers_sigint)));
+    trials.push(gate(Trial::test("leftovers::after-sigint-during-a-build", leftovers_sigint_during_build)));
     trials.push(gate(Trial::test("image::cached-by-content", image_cached)));
     trials.push(Trial::test("image::tag-follows-content", image_tag_follows_content));
     libtest_mimic::run(&args, trials).exit();

@@ -5,6 +5,7 @@
 # `siospec containers bootstrap`.
 ARG DEBIAN=siospec/debian:bookworm
 FROM ${DEBIAN}
+LABEL siospec.bootstrap="1"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t bookworm-backports golang-1.23-go \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates git \

@@ -3,6 +3,7 @@
 # eclipse-temurin:17 where no image registry is reachable. Built by `siospec containers bootstrap`.
 ARG DEBIAN=siospec/debian:bookworm
 FROM ${DEBIAN}
+LABEL siospec.bootstrap="1"
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless \

@@ -3,6 +3,7 @@
 # Maven itself downloads the drivers' pinned artifacts from Maven Central during the build.
 ARG JAVA=siospec/java:17
 FROM ${JAVA}
+LABEL siospec.bootstrap="1"
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven \

@@ -3,6 +3,7 @@
 # for node:20-bookworm-slim where no image registry is reachable (apt over deb.debian.org only).
 ARG DEBIAN=siospec/debian:bookworm
 FROM ${DEBIAN}
+LABEL siospec.bootstrap="1"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*

@@ -4,6 +4,7 @@
 # python-socketio 4.6.1 needs: see containers/python/Dockerfile. Built by `siospec containers bootstrap`.
 ARG DEBIAN=siospec/debian:bookworm
 FROM ${DEBIAN}
+LABEL siospec.bootstrap="1"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv python3-pip ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \

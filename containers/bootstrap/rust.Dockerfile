@@ -5,6 +5,7 @@
 # the family build. Built by `siospec containers bootstrap`.
 ARG DEBIAN=siospec/debian:bookworm
 FROM ${DEBIAN}
+LABEL siospec.bootstrap="1"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web libssl-dev pkg-config ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \

@@ -89,6 +89,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
     }
     let mut report = Report::default();
     let debian = &manifest.debian.image;
+    prune_leftovers(&manifest);
     if opts.force || docker::image_id(debian).is_none() {
         let t = Instant::now();
         make_debian(root, &manifest, opts)?;
@@ -133,6 +134,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
             .stdin(Stdio::null())
             .status()
             .map_err(|e| format!("cannot run `{} build`: {e}", docker::cli()))?;
+        prune_leftovers(&manifest);
         if !status.success() {
             return Err(format!("building {} from {} failed ({status}); see the output above", b.image, b.dockerfile));
         }
@@ -140,6 +142,21 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
         report.made.push((b.image.clone(), t.elapsed()));
     }
     Ok(report)
+}
+
+/// Untagged images left by failed or interrupted bootstrap builds (labelled siospec.bootstrap,
+/// which family images built on these bases inherit: those are left to `prune_build_leftovers`).
+fn prune_leftovers(manifest: &Manifest) {
+    let family: std::collections::BTreeSet<String> = manifest
+        .family
+        .keys()
+        .flat_map(|f| docker::dangling_with_labels(&[&format!("siospec.family={f}")]))
+        .collect();
+    for id in docker::dangling_with_labels(&["siospec.bootstrap=1"]) {
+        if !family.contains(&id) {
+            docker::remove_image(&id);
+        }
+    }
 }
 
 /// debootstrap + slim + docker import.

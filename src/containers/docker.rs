@@ -96,12 +96,19 @@ pub fn list_tags(repo: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Untagged images carrying a label, newest first.
-pub fn dangling_with_label(label: &str) -> Vec<String> {
-    let filter = format!("label={label}");
-    stdout_of(&["image", "ls", "-q", "--filter", "dangling=true", "--filter", &filter], Duration::from_secs(15))
+/// Untagged images (not the parent of another) carrying every label given, newest first.
+pub fn dangling_with_labels(labels: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["image".into(), "ls".into(), "-q".into(), "--no-trunc".into(), "--filter".into(), "dangling=true".into()];
+    for l in labels {
+        args.push("--filter".into());
+        args.push(format!("label={l}"));
+    }
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let mut ids: Vec<String> = stdout_of(&args, Duration::from_secs(15))
         .map(|s| s.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    ids.dedup();
+    ids
 }
 
 /// Removes a local image; failures (e.g. still used by a container) are ignored.

@@ -266,6 +266,8 @@ pub async fn ensure_image(root: &Path, plan: &ImagePlan, extra_ca: Option<&str>,
     if docker::image_id(&plan.tag).is_some() {
         return Ok(false);
     }
+    // Declared before the build process: dropped after it (killed) when this future is dropped.
+    let mut leftovers = PruneGuard { family: plan.family.clone(), armed: true };
     on_build(&format!(
         "building the {} driver image {} ({} bases; first use, cached afterwards) …",
         plan.family,
@@ -295,6 +297,8 @@ pub async fn ensure_image(root: &Path, plan: &ImagePlan, extra_ca: Option<&str>,
             return Err(format!("building {} took more than an hour; log: {}", plan.tag, log.display()));
         }
     };
+    leftovers.armed = false;
+    prune_build_leftovers(&plan.family);
     if !status.success() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(25).collect();
@@ -308,20 +312,44 @@ pub async fn ensure_image(root: &Path, plan: &ImagePlan, extra_ca: Option<&str>,
         }
         return Err(format!("building the {} driver image failed ({status}); log: {}\n{tail}{hint}", plan.family, log.display()));
     }
-    // Older images of the family (other content hashes) are not needed any more, nor older
-    // build stages (untagged, labelled siospec.stage=build): the newest one stays as the
-    // build cache of the next rebuild.
+    // Older images of the family (other content hashes) are not needed any more.
     let repo = plan.tag.split(':').next().unwrap_or_default().to_string();
     for old in docker::list_tags(&repo) {
         if old != plan.tag {
             docker::remove_image(&old);
         }
     }
-    let stages = docker::dangling_with_label(&format!("siospec.family={}", plan.family));
-    for old in stages.iter().skip(1) {
-        docker::remove_image(old);
-    }
     Ok(true)
+}
+
+/// Removes the untagged images a family's builds left: everything labelled
+/// `siospec.family=<family>` (the Dockerfiles label the first layer of every stage) except the
+/// newest build stage (`siospec.stage=build`), kept as the cache of the next rebuild. What an
+/// interrupted or failed build committed goes too.
+pub fn prune_build_leftovers(family: &str) {
+    let fam = format!("siospec.family={family}");
+    let keep = docker::dangling_with_labels(&[&fam, "siospec.stage=build"]).into_iter().next();
+    for id in docker::dangling_with_labels(&[&fam]) {
+        if Some(&id) != keep.as_ref() {
+            docker::remove_image(&id);
+        }
+    }
+}
+
+/// Prunes a family's build leftovers when a build is abandoned (its future dropped: Ctrl-C).
+struct PruneGuard {
+    family: String,
+    armed: bool,
+}
+
+impl Drop for PruneGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // The engine cancels the build when its client is killed; give it a moment.
+            std::thread::sleep(Duration::from_millis(500));
+            prune_build_leftovers(&self.family);
+        }
+    }
 }
 
 fn build_lock(tag: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
