@@ -10,24 +10,38 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn node_matrix() -> matrix::Matrix {
+/// Clients of one family against the official Node servers: the pairs the guide's tables document.
+fn matrix_of(family: &str) -> matrix::Matrix {
     let p = Project::load(&root()).expect("project");
-    let node_clients: Vec<String> = p
+    let clients: Vec<String> = p
         .catalog
         .target
         .iter()
-        .filter(|t| t.family == "node" && t.role == siospec::targets::catalog::Role::Client && !t.test_only)
+        .filter(|t| t.family == family && t.role == siospec::targets::catalog::Role::Client && !t.test_only)
+        .filter(|t| t.revisions.iter().any(|r| matches!(r, siospec::suite::Revision::Sio4 | siospec::suite::Revision::Sio5)))
         .map(|t| t.name.clone())
         .collect();
-    assert!(!node_clients.is_empty(), "the catalog has Node client targets");
+    assert!(!clients.is_empty(), "the catalog has {family} client targets");
     let opts = MatrixOptions {
         time_scale: std::env::var("SIOSPEC_TIME_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
         jobs: 16,
-        clients: node_clients,
+        clients,
         servers: vec!["socket.io@".into()],
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(matrix::run(&p, &opts, &|_| {})).expect("the matrix runs")
+}
+
+fn node_matrix() -> matrix::Matrix {
+    matrix_of("node")
+}
+
+#[test]
+fn java_clients_against_the_node_servers_match_their_snapshot() {
+    let m = matrix_of("java");
+    insta::with_settings!({ snapshot_path => root().join("tests/snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!("matrix__java", render::snapshot_table(&m));
+    });
 }
 
 fn chromium() -> Option<&'static str> {
