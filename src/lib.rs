@@ -1,8 +1,8 @@
 //! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
 pub mod containers;
+pub mod matrix;
 pub mod mock;
 pub mod project;
-pub mod matrix;
 pub mod protocol;
 pub mod proxy;
 pub mod report;

@@ -165,10 +165,7 @@ enum TargetsCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SIOSPEC_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("SIOSPEC_LOG")).with_writer(std::io::stderr).init();
     let root = Project::resolve_root(cli.root.as_deref());
     let mut project = match Project::load(&root) {
         Ok(p) => p,
@@ -199,7 +196,9 @@ fn main() -> ExitCode {
                 }
                 let state = match project.readiness(t) {
                     Readiness::Prepared => "prepared".to_string(),
-                    Readiness::NeedsPrepare if container => "image not built yet (built on first use, or `siospec containers build`)".to_string(),
+                    Readiness::NeedsPrepare if container => {
+                        "image not built yet (built on first use, or `siospec containers build`)".to_string()
+                    }
                     Readiness::NeedsPrepare => "not prepared: run `siospec targets prepare`".to_string(),
                     Readiness::Unavailable(why) => format!("unavailable: {why}"),
                 };
@@ -302,7 +301,10 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                     for img in &r.present {
                         println!("{img}\tpresent");
                     }
-                    println!("bootstrap done in {:.0} s; driver images now build from these bases (SIOSPEC_CONTAINER_BASES=auto)", started.elapsed().as_secs_f64());
+                    println!(
+                        "bootstrap done in {:.0} s; driver images now build from these bases (SIOSPEC_CONTAINER_BASES=auto)",
+                        started.elapsed().as_secs_f64()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage(e),
@@ -383,7 +385,8 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                 Ok(m) => m,
                 Err(e) => return usage(e),
             };
-            let debian = if docker::image_id(&manifest.debian.image).is_some() { "present" } else { "absent (siospec containers bootstrap)" };
+            let debian =
+                if docker::image_id(&manifest.debian.image).is_some() { "present" } else { "absent (siospec containers bootstrap)" };
             println!("{}\t{debian}", manifest.debian.image);
             let bases = match c::Bases::from_env() {
                 Ok(b) => b,
@@ -394,7 +397,11 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                     Ok(p) => {
                         let built = if docker::image_id(&p.tag).is_some() { "built" } else { "not built" };
                         let from = if p.local_bases { "local bases" } else { "official bases" };
-                        format!("{}\t{built}\t{from}: {}", p.tag, p.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+                        format!(
+                            "{}\t{built}\t{from}: {}",
+                            p.tag,
+                            p.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                        )
                     }
                     Err(e) => format!("-\t{e}"),
                 };
@@ -406,7 +413,13 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
     }
 }
 
-async fn matrix_cmd(project: &Project, opts: siospec::matrix::MatrixOptions, json: Option<PathBuf>, markdown: Option<PathBuf>, html: Option<PathBuf>) -> ExitCode {
+async fn matrix_cmd(
+    project: &Project,
+    opts: siospec::matrix::MatrixOptions,
+    json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    html: Option<PathBuf>,
+) -> ExitCode {
     eprintln!("starting targets …");
     let m = match siospec::matrix::run(project, &opts, &|_| {}).await {
         Ok(m) => m,
@@ -546,11 +559,7 @@ async fn run_cmd(
 async fn probe_url(base: &str, path: &str, sample: &run::Planned) -> Result<(), String> {
     let eio = if sample.case.revision.eio() == siospec::protocol::eio::EioRevision::V3 { 3 } else { 4 };
     let url = format!("{base}{path}?EIO={eio}&transport=polling");
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
     match client.get(&url).send().await {
         Err(e) if e.is_connect() => Err(format!(
             "cannot reach {url}: connection refused. Is the server running, and listening on that host and port?"

@@ -2,8 +2,8 @@
 use crate::run::expectations::{self, Expectations};
 use crate::suite::{self, Case, SuiteError, Suites};
 use crate::targets::catalog::{Catalog, CatalogError, TargetDef};
-use crate::targets::prepare::{self, Readiness};
 use crate::targets::driver::Driver;
+use crate::targets::prepare::{self, Readiness};
 use crate::targets::{Backend, Target, TargetError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,7 +109,9 @@ impl Project {
                         .await
                         .map_err(|e| TargetError::BadUrl(String::new(), e.to_string()))??;
                 }
-                Driver::start(&self.root, &def.command, ready_within).await.map_err(|source| TargetError::Driver { name: def.name.clone(), source })
+                Driver::start(&self.root, &def.command, ready_within)
+                    .await
+                    .map_err(|source| TargetError::Driver { name: def.name.clone(), source })
             }
         }
     }
@@ -141,9 +143,9 @@ impl Project {
             }
         }
         let glob = match pattern {
-            Some(p) if p.contains(['*', '?', '[']) => Some(
-                globset::Glob::new(p).map_err(|e| format!("invalid --case pattern `{p}`: {e}"))?.compile_matcher(),
-            ),
+            Some(p) if p.contains(['*', '?', '[']) => {
+                Some(globset::Glob::new(p).map_err(|e| format!("invalid --case pattern `{p}`: {e}"))?.compile_matcher())
+            }
             _ => None,
         };
         Ok(self

@@ -42,16 +42,17 @@ fn target(name: &str) -> Result<Arc<Target>, String> {
         let mut m = CELLS.get_or_init(Default::default).lock().expect("targets lock");
         m.entry(name.to_string()).or_default().clone()
     };
-    runtime().block_on(async {
-        cell.get_or_init(|| async {
-            let p = project();
-            let def = p.catalog.find(name).map_err(|e| e.to_string())?;
-            p.open_target(def, time_scale()).await.map(Arc::new).map_err(|e| e.to_string())
+    runtime()
+        .block_on(async {
+            cell.get_or_init(|| async {
+                let p = project();
+                let def = p.catalog.find(name).map_err(|e| e.to_string())?;
+                p.open_target(def, time_scale()).await.map(Arc::new).map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
         })
-        .await
-        .clone()
-    })
-    .inspect(|t| register(t.clone()))
+        .inspect(|t| register(t.clone()))
 }
 
 fn register(t: Arc<Target>) {
@@ -76,7 +77,8 @@ fn run_trial(target_name: &str, suite: &str) -> Result<(), Failed> {
     let mut results = runtime().block_on(run::run_all(&t, &planned, &opts, &expectations, &|_| {}));
     // An unexpected result gets one more try, alone, like nextest's retries: an implementation
     // race that its expectations do not list must not turn CI red at random, but it is named.
-    let again: Vec<run::Planned> = planned.iter().filter(|p| results.iter().any(|r| r.id == p.case.id() && r.is_unexpected())).cloned().collect();
+    let again: Vec<run::Planned> =
+        planned.iter().filter(|p| results.iter().any(|r| r.id == p.case.id() && r.is_unexpected())).cloned().collect();
     if !again.is_empty() {
         let retried = runtime().block_on(run::run_all(&t, &again, &RunOptions { jobs: 1, ..opts.clone() }, &expectations, &|_| {}));
         for r in retried {
@@ -97,7 +99,8 @@ fn run_trial(target_name: &str, suite: &str) -> Result<(), Failed> {
     if !unexpected.is_empty() {
         return Err(format!("{} unexpected result(s):\n{}", unexpected.len(), unexpected.join("\n")).into());
     }
-    let stale: Vec<&String> = expectations.ids().filter(|id| id.starts_with(&format!("{suite}/")) && !cases.iter().any(|c| c.id() == id.as_str())).collect();
+    let stale: Vec<&String> =
+        expectations.ids().filter(|id| id.starts_with(&format!("{suite}/")) && !cases.iter().any(|c| c.id() == id.as_str())).collect();
     if !stale.is_empty() {
         return Err(format!("expectations name cases that do not exist: {stale:?}").into());
     }

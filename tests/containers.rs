@@ -88,7 +88,10 @@ async fn run_on(backend: Backend, target: &str, cases: &[siospec::suite::Case]) 
 }
 
 fn lines(table: &str) -> BTreeMap<String, String> {
-    table.lines().map(|l| (l.split_whitespace().next().unwrap_or("").to_string(), l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))).collect()
+    table
+        .lines()
+        .map(|l| (l.split_whitespace().next().unwrap_or("").to_string(), l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")))
+        .collect()
 }
 
 fn verdicts_trial(target: &str) -> Result<(), Failed> {
@@ -151,7 +154,12 @@ fn verdicts_trial(target: &str) -> Result<(), Failed> {
                 noise
             ));
         }
-        Ok(format!("{} cases, verdict tables equal{} ({:.1} s)", lp.len(), if noise.is_empty() { String::new() } else { format!("; timing noise on both backends: {}", noise.join("; ")) }, started.elapsed().as_secs_f64()))
+        Ok(format!(
+            "{} cases, verdict tables equal{} ({:.1} s)",
+            lp.len(),
+            if noise.is_empty() { String::new() } else { format!("; timing noise on both backends: {}", noise.join("; ")) },
+            started.elapsed().as_secs_f64()
+        ))
     });
     let summary = outcome?;
     eprintln!("verdicts::{target}: {summary}");
@@ -180,7 +188,10 @@ fn matrix_trial(client: &str, server: &str) -> Result<(), Failed> {
     image_for("node")?;
     let before = docker::container_count();
     let cells = |v: &serde_json::Value| -> Vec<String> {
-        v["cells"].as_array().map(|a| a.iter().map(|c| format!("{} × {} [{}]: {}", c["client"], c["server"], c["profile"], c["verdict"])).collect()).unwrap_or_default()
+        v["cells"]
+            .as_array()
+            .map(|a| a.iter().map(|c| format!("{} × {} [{}]: {}", c["client"], c["server"], c["profile"], c["verdict"])).collect())
+            .unwrap_or_default()
     };
     let p = cells(&matrix_json("process", client, server)?);
     let c = cells(&matrix_json("container", client, server)?);
@@ -207,7 +218,10 @@ fn expect_no_leftovers(before: Option<usize>, pid: Option<u32>) -> Result<(), Fa
             let list = docker::run(&["ps", "-a", "--format", "{{.ID}} {{.Status}} {{.Labels}}"], Duration::from_secs(10))
                 .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
                 .unwrap_or_default();
-            return Err(format!("leftovers: `docker ps -a` had {before:?} containers before and {after:?} after; left by the run: {mine:?}\n{list}").into());
+            return Err(format!(
+                "leftovers: `docker ps -a` had {before:?} containers before and {after:?} after; left by the run: {mine:?}\n{list}"
+            )
+            .into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -343,7 +357,9 @@ fn leftovers_sigint_during_build() -> Result<(), Failed> {
     let nonce = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
     std::fs::write(
         dir.join("containers/node/Dockerfile"),
-        format!("ARG BASE=node:20-bookworm-slim\nFROM ${{BASE}}\nLABEL siospec.family=\"node\"\nRUN echo {nonce} > /nonce\nRUN sleep 120\n"),
+        format!(
+            "ARG BASE=node:20-bookworm-slim\nFROM ${{BASE}}\nLABEL siospec.family=\"node\"\nRUN echo {nonce} > /nonce\nRUN sleep 120\n"
+        ),
     )
     .unwrap();
     let fam = "siospec.family=node";
@@ -473,7 +489,8 @@ fn main() {
     };
     let mut trials = Vec::new();
     // Every Node target (servers and clients; not the broken-on-purpose ones) and one Java target.
-    let mut compared: Vec<String> = p.catalog.target.iter().filter(|t| t.family == "node" && !t.test_only).map(|t| t.name.clone()).collect();
+    let mut compared: Vec<String> =
+        p.catalog.target.iter().filter(|t| t.family == "node" && !t.test_only).map(|t| t.name.clone()).collect();
     compared.push("netty-socketio@2.0.14".into());
     for name in compared {
         if p.catalog.find(&name).is_err() {

@@ -78,7 +78,16 @@ fn node_matrix_matches_its_snapshot_and_renders() {
     let Some(chrome) = chromium() else {
         panic!("Debian's chromium is needed for the HTML check (apt-get install chromium)");
     };
-    let base = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+    let base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
     let profile = format!("--user-data-dir={}", dir.join("profile").display());
     let url = format!("file://{}", page.display());
     let dom = Command::new(chrome).args(base).arg(&profile).args(["--dump-dom", &url]).output().expect("chromium runs");

@@ -185,5 +185,9 @@ async fn oversized_message_to_the_client() {
     mock.send(None, vec![Out::Packet(Packet::message("a".repeat(2_000_000)))]).unwrap();
     let r = get(&http, &format!("/engine.io/?EIO=4&transport=polling&sid={sid}")).await;
     assert_eq!(r.body.len(), 2_000_001);
-    assert!(mock.record().since(0).iter().any(|(_, e)| matches!(&e.ev, Ev::Packet { packet, .. } if packet.text().map(|t| t.len()) == Some(2_000_000))));
+    assert!(mock
+        .record()
+        .since(0)
+        .iter()
+        .any(|(_, e)| matches!(&e.ev, Ev::Packet { packet, .. } if packet.text().map(|t| t.len()) == Some(2_000_000))));
 }

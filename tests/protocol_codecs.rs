@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use siospec::protocol::eio::{
-    decode_frame, decode_packet_text, decode_payload, encode_frame, encode_packet_text,
-    encode_payload, Data, EioRevision, Frame, Packet, PacketType, PayloadFormat,
+    decode_frame, decode_packet_text, decode_payload, encode_frame, encode_packet_text, encode_payload, Data, EioRevision, Frame, Packet,
+    PacketType, PayloadFormat,
 };
 use siospec::protocol::sio::{fill_placeholders, SioDecoder, SioPacket, SioRevision, SioType};
 use siospec::protocol::ProtocolError;
@@ -40,7 +40,8 @@ fn assert_sio_round_trip(rev: SioRevision, wire: &str) {
 // Engine.IO: handshakes
 // ======================================================================
 
-const V4_HANDSHAKE: &str = r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+const V4_HANDSHAKE: &str =
+    r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 
 #[test]
 fn v4_handshake_open_packet() {
@@ -159,10 +160,7 @@ fn v4_payload_errors() {
     assert_eq!(v4_payload("7x"), Err(ProtocolError::UnknownPacketType('7')));
     assert!(matches!(v4_payload("b!!!"), Err(ProtocolError::InvalidBase64(_))));
     assert!(matches!(v4_payload("bAQIDBA"), Err(ProtocolError::InvalidBase64(_))), "padding is required");
-    assert!(matches!(
-        decode_payload(EioRevision::V4, b"4\xff", None),
-        Err(ProtocolError::InvalidUtf8(_))
-    ));
+    assert!(matches!(decode_payload(EioRevision::V4, b"4\xff", None), Err(ProtocolError::InvalidUtf8(_))));
 }
 
 #[test]
@@ -209,12 +207,7 @@ fn v3_payload_several_packets() {
     let packets = v3_text(wire).unwrap();
     assert_eq!(
         packets,
-        vec![
-            Packet::message("hello"),
-            Packet::message("€"),
-            Packet::binary([1, 2, 3, 4]),
-            Packet::new(PacketType::Ping, ""),
-        ]
+        vec![Packet::message("hello"), Packet::message("€"), Packet::binary([1, 2, 3, 4]), Packet::new(PacketType::Ping, ""),]
     );
     assert_eq!(encode_payload(PayloadFormat::V3Text, &packets), wire.as_bytes());
 }
@@ -233,10 +226,7 @@ fn v3_payload_errors() {
     assert_eq!(v3_text("1:9"), Err(ProtocolError::UnknownPacketType('9')));
     assert_eq!(v3_text("1:b"), Err(ProtocolError::MissingBinaryType));
     assert_eq!(v3_text("2:b9"), Err(ProtocolError::UnknownPacketType('9')));
-    assert!(matches!(
-        v3_text("99999999999999999999999999:4"),
-        Err(ProtocolError::V3LengthOverrun { declared: u64::MAX, .. })
-    ));
+    assert!(matches!(v3_text("99999999999999999999999999:4"), Err(ProtocolError::V3LengthOverrun { declared: u64::MAX, .. })));
 }
 
 // ======================================================================
@@ -264,13 +254,7 @@ fn xhr2_multi_digit_length_and_mixed_packets() {
     let text = "4".to_owned() + &"x".repeat(11); // 12 bytes: digits 1, 2
     let wire = [&[0u8, 1, 2, 0xFF][..], text.as_bytes(), &[1, 3, 0xFF, 2, 9, 9]].concat();
     let packets = decode_payload(EioRevision::V3, &wire, Some("Application/Octet-Stream; x=y")).unwrap();
-    assert_eq!(
-        packets,
-        vec![
-            Packet::message("x".repeat(11)),
-            Packet { kind: PacketType::Ping, data: Data::Binary(vec![9, 9]) },
-        ]
-    );
+    assert_eq!(packets, vec![Packet::message("x".repeat(11)), Packet { kind: PacketType::Ping, data: Data::Binary(vec![9, 9]) },]);
     assert_eq!(encode_payload(PayloadFormat::V3Binary, &packets), wire);
 }
 
@@ -350,10 +334,7 @@ fn ws_v3_binary_frame_has_type_byte() {
 #[test]
 fn ws_frame_errors() {
     assert_eq!(decode_frame(EioRevision::V3, &Frame::Binary(vec![])), Err(ProtocolError::EmptyPacket));
-    assert_eq!(
-        decode_frame(EioRevision::V3, &Frame::Binary(vec![7, 1])),
-        Err(ProtocolError::UnknownBinaryPacketType(7))
-    );
+    assert_eq!(decode_frame(EioRevision::V3, &Frame::Binary(vec![7, 1])), Err(ProtocolError::UnknownBinaryPacketType(7)));
     for rev in [EioRevision::V3, EioRevision::V4] {
         assert_eq!(decode_frame(rev, &Frame::Text(String::new())), Err(ProtocolError::EmptyPacket));
         assert_eq!(decode_frame(rev, &Frame::Text("x".into())), Err(ProtocolError::UnknownPacketType('x')));
@@ -546,10 +527,7 @@ fn sio_invalid_ack_id() {
     assert_eq!(err, ProtocolError::SioInvalidAckId("abc".into()));
     assert_eq!(sio5(r#"21a["x"]"#), Err(ProtocolError::SioInvalidAckId("1a".into())));
     // Does not fit in u64.
-    assert_eq!(
-        sio5(r#"218446744073709551616["x"]"#),
-        Err(ProtocolError::SioInvalidAckId("18446744073709551616".into()))
-    );
+    assert_eq!(sio5(r#"218446744073709551616["x"]"#), Err(ProtocolError::SioInvalidAckId("18446744073709551616".into())));
     assert_eq!(sio5(r#"218446744073709551615["x"]"#).unwrap().id, Some(u64::MAX));
 }
 
@@ -589,14 +567,8 @@ fn sio_attachment_count_rules() {
     assert_eq!(sio5(&format!(r#"5-["a",{ph}]"#)), Err(E::SioAttachmentsNotNumber(String::new())));
     assert_eq!(sio5(&format!(r#"5x-["a",{ph}]"#)), Err(E::SioMissingAttachments("BINARY_EVENT")));
     let too_big = "9".repeat(24);
-    assert_eq!(
-        sio5(&format!(r#"5{too_big}-["a",{ph}]"#)),
-        Err(E::SioAttachmentsNotNumber(too_big))
-    );
-    assert_eq!(
-        sio5(r#"52-["a",{"_placeholder":true,"num":0}]"#),
-        Err(E::SioAttachmentMismatch { declared: 2, placeholders: 1 })
-    );
+    assert_eq!(sio5(&format!(r#"5{too_big}-["a",{ph}]"#)), Err(E::SioAttachmentsNotNumber(too_big)));
+    assert_eq!(sio5(r#"52-["a",{"_placeholder":true,"num":0}]"#), Err(E::SioAttachmentMismatch { declared: 2, placeholders: 1 }));
     assert_eq!(sio5(r#"50-["a"]"#).unwrap().expected_attachments(), 0);
     // Placeholders in nested objects count too.
     let nested = r#"52-["a",{"x":[{"_placeholder":true,"num":1}],"y":{"_placeholder":true,"num":0}}]"#;
@@ -611,10 +583,7 @@ fn sio_decoder_caps_attachments() {
     assert_eq!(dec.push_text(&wire), Err(ProtocolError::SioTooManyAttachments { count: 11, max: 10 }));
     // The count is refused before the JSON is even looked at.
     let mut small = SioDecoder::with_max_attachments(SioRevision::V5, 1);
-    assert_eq!(
-        small.push_text("599999-garbage"),
-        Err(ProtocolError::SioTooManyAttachments { count: 99999, max: 1 })
-    );
+    assert_eq!(small.push_text("599999-garbage"), Err(ProtocolError::SioTooManyAttachments { count: 99999, max: 1 }));
     let mut big = SioDecoder::with_max_attachments(SioRevision::V5, 11);
     assert_eq!(big.push_text(&wire).unwrap(), None);
     assert_eq!(big.awaiting(), 11);
@@ -650,10 +619,7 @@ fn fill_placeholders_checks_range() {
     let missing = json!({"_placeholder": true});
     assert!(fill_placeholders(&missing, &[vec![1]], &|_| Value::Null).is_err());
     let ok = json!({"k": [{"_placeholder": true, "num": 0}], "p": {"_placeholder": false}});
-    assert_eq!(
-        fill_placeholders(&ok, &[vec![1, 2]], &|b| json!(b.len())).unwrap(),
-        json!({"k": [2], "p": {"_placeholder": false}})
-    );
+    assert_eq!(fill_placeholders(&ok, &[vec![1, 2]], &|b| json!(b.len())).unwrap(), json!({"k": [2], "p": {"_placeholder": false}}));
 }
 
 #[test]
@@ -695,8 +661,7 @@ fn packet(rev: EioRevision) -> impl Strategy<Value = Packet> {
     };
     prop_oneof![
         (packet_type(), any_text()).prop_map(|(kind, t)| Packet::new(kind, t)),
-        (binary_kind, prop::collection::vec(any::<u8>(), 0..40))
-            .prop_map(|(kind, b)| Packet { kind, data: Data::Binary(b) }),
+        (binary_kind, prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(kind, b)| Packet { kind, data: Data::Binary(b) }),
     ]
 }
 
@@ -718,23 +683,17 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec(("[a-z_]{0,6}", inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec(("[a-z_]{0,6}", inner), 0..4).prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
 
 fn json_object() -> impl Strategy<Value = Value> {
-    prop::collection::vec(("[a-z]{1,6}", json_value()), 0..4)
-        .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+    prop::collection::vec(("[a-z]{1,6}", json_value()), 0..4).prop_map(|kv| Value::Object(kv.into_iter().collect()))
 }
 
 fn namespace() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("/".to_owned()),
-        "/[a-zA-Z0-9_é/-]{1,10}",
-        "/[a-z]{1,6}\\?[a-z]{1,4}=[a-z0-9]{0,4}(&[a-z]=[0-9])?",
-    ]
+    prop_oneof![Just("/".to_owned()), "/[a-zA-Z0-9_é/-]{1,10}", "/[a-z]{1,6}\\?[a-z]{1,4}=[a-z0-9]{0,4}(&[a-z]=[0-9])?",]
 }
 
 /// A valid packet for `rev`, with consistent attachments for binary types.
@@ -763,16 +722,13 @@ fn sio_packet() -> impl Strategy<Value = (SioRevision, SioPacket)> {
                 v.extend(extra);
                 Value::Array(v)
             };
-            let placeholders =
-                || (0..attachments.len()).map(|n| json!({"_placeholder": true, "num": n})).collect::<Vec<_>>();
+            let placeholders = || (0..attachments.len()).map(|n| json!({"_placeholder": true, "num": n})).collect::<Vec<_>>();
             match kind {
                 SioType::Connect => p.data = if rev == SioRevision::V5 { opt_obj } else { None },
                 SioType::Disconnect => {}
                 SioType::Event => (p.id, p.data) = (id, Some(event_args(vec![]))),
                 SioType::Ack => (p.id, p.data) = (id, Some(Value::Array(args.clone()))),
-                SioType::ConnectError => {
-                    p.data = Some(if rev == SioRevision::V5 { obj } else { Value::from(msg) })
-                }
+                SioType::ConnectError => p.data = Some(if rev == SioRevision::V5 { obj } else { Value::from(msg) }),
                 SioType::BinaryEvent => {
                     (p.id, p.data) = (id, Some(event_args(placeholders())));
                     p.attachments = attachments.clone();

@@ -65,7 +65,10 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
         for f in &opts.families {
             let r = manifest.recipe(f)?;
             if r.local.is_empty() {
-                return Err(format!("family `{f}` has no local base images to make ({}); it needs its official base images from a registry", r.note));
+                return Err(format!(
+                    "family `{f}` has no local base images to make ({}); it needs its official base images from a registry",
+                    r.note
+                ));
             }
         }
         opts.families.clone()
@@ -76,7 +79,13 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
         wanted.extend(manifest.family[f].local.values().cloned());
     }
     loop {
-        let more: Vec<String> = manifest.base.iter().filter(|b| wanted.contains(&b.image)).flat_map(|b| b.needs.clone()).filter(|n| !wanted.contains(n)).collect();
+        let more: Vec<String> = manifest
+            .base
+            .iter()
+            .filter(|b| wanted.contains(&b.image))
+            .flat_map(|b| b.needs.clone())
+            .filter(|n| !wanted.contains(n))
+            .collect();
         if more.is_empty() {
             break;
         }
@@ -118,7 +127,8 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
             "--label".into(),
             "siospec.bootstrap=1".into(),
         ];
-        let declared = super::declared_args(&std::fs::read_to_string(root.join(&b.dockerfile)).map_err(|e| format!("{}: {e}", b.dockerfile))?);
+        let declared =
+            super::declared_args(&std::fs::read_to_string(root.join(&b.dockerfile)).map_err(|e| format!("{}: {e}", b.dockerfile))?);
         let mut pass = vec![("DEBIAN", debian.clone()), ("MIRROR", opts.mirror.clone().unwrap_or_else(|| manifest.debian.mirror.clone()))];
         if let Some(ca) = &opts.extra_ca {
             pass.push(("EXTRA_CA", ca.clone()));
@@ -147,11 +157,8 @@ pub fn run(root: &Path, opts: &Options) -> Result<Report, String> {
 /// Untagged images left by failed or interrupted bootstrap builds (labelled siospec.bootstrap,
 /// which family images built on these bases inherit: those are left to `prune_build_leftovers`).
 fn prune_leftovers(manifest: &Manifest) {
-    let family: std::collections::BTreeSet<String> = manifest
-        .family
-        .keys()
-        .flat_map(|f| docker::dangling_with_labels(&[&format!("siospec.family={f}")]))
-        .collect();
+    let family: std::collections::BTreeSet<String> =
+        manifest.family.keys().flat_map(|f| docker::dangling_with_labels(&[&format!("siospec.family={f}")])).collect();
     for id in docker::dangling_with_labels(&["siospec.bootstrap=1"]) {
         if !family.contains(&id) {
             docker::remove_image(&id);
@@ -180,7 +187,8 @@ fn make_debian(root: &Path, manifest: &Manifest, opts: &Options) -> Result<(), S
     let t = Instant::now();
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let debootstrap = if crate::targets::prepare::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
+    let debootstrap =
+        if crate::targets::prepare::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
     let status = Command::new(debootstrap)
         .args(["--variant=minbase", suite.as_str(), &dir.to_string_lossy(), mirror.as_str()])
         .stdin(Stdio::null())
@@ -191,7 +199,11 @@ fn make_debian(root: &Path, manifest: &Manifest, opts: &Options) -> Result<(), S
     if !status.success() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        return Err(format!("debootstrap failed ({status}); log {}:\n{}", log.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        return Err(format!(
+            "debootstrap failed ({status}); log {}:\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
     say(&format!("{image}: debootstrap done in {:.0} s; slimming and importing …", t.elapsed().as_secs_f64()));
     slim(&dir, suite, &mirror)?;
@@ -238,7 +250,10 @@ fn slim(dir: &Path, suite: &str, mirror: &str) -> Result<(), String> {
         "etc/dpkg/dpkg.cfg.d/siospec-slim",
         "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\npath-exclude=/usr/share/man/*\npath-exclude=/usr/share/info/*\npath-exclude=/usr/share/locale/*\npath-include=/usr/share/locale/locale.alias\n",
     )?;
-    w("etc/apt/apt.conf.d/siospec-slim", "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\nAcquire::Languages \"none\";\n")?;
+    w(
+        "etc/apt/apt.conf.d/siospec-slim",
+        "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\nAcquire::Languages \"none\";\n",
+    )?;
     for sub in ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/man", "usr/share/info"] {
         clear_dir(&dir.join(sub));
     }

@@ -98,7 +98,8 @@ pub fn list_tags(repo: &str) -> Vec<String> {
 
 /// Untagged images (not the parent of another) carrying every label given, newest first.
 pub fn dangling_with_labels(labels: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["image".into(), "ls".into(), "-q".into(), "--no-trunc".into(), "--filter".into(), "dangling=true".into()];
+    let mut args: Vec<String> =
+        vec!["image".into(), "ls".into(), "-q".into(), "--no-trunc".into(), "--filter".into(), "dangling=true".into()];
     for l in labels {
         args.push("--filter".into());
         args.push(format!("label={l}"));

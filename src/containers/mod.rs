@@ -125,7 +125,9 @@ pub struct ImagePlan {
 /// step with /.dockerignore, which does the same for builds by hand.
 fn excluded(rel: &Path) -> bool {
     let comps: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
-    comps.iter().any(|c| matches!(c.as_str(), "node_modules" | "target" | "__pycache__" | ".build" | ".swiftpm" | ".git") || c.starts_with(".venv"))
+    comps
+        .iter()
+        .any(|c| matches!(c.as_str(), "node_modules" | "target" | "__pycache__" | ".build" | ".swiftpm" | ".git") || c.starts_with(".venv"))
         || comps.first().map(|c| c == "bin").unwrap_or(false)
 }
 
@@ -165,7 +167,9 @@ pub fn plan(root: &Path, manifest: &Manifest, family: &str, bases: Bases) -> Res
         Bases::Official => false,
         Bases::Local => {
             if recipe.local.is_empty() {
-                return Err(format!("family `{family}` has no local base images (`siospec containers bootstrap` cannot make them); use the official ones"));
+                return Err(format!(
+                    "family `{family}` has no local base images (`siospec containers bootstrap` cannot make them); use the official ones"
+                ));
             }
             true
         }
@@ -304,7 +308,12 @@ pub async fn ensure_image(root: &Path, plan: &ImagePlan, extra_ca: Option<&str>,
         let tail: Vec<&str> = text.lines().rev().take(25).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
         let mut hint = String::new();
-        if !plan.local_bases && (text.contains("pull access denied") || text.contains("registry") || text.contains("dial tcp") || text.contains("no such host")) {
+        if !plan.local_bases
+            && (text.contains("pull access denied")
+                || text.contains("registry")
+                || text.contains("dial tcp")
+                || text.contains("no such host"))
+        {
             hint = "\nno image registry reachable? `siospec containers bootstrap` builds local base images from Debian packages (then SIOSPEC_CONTAINER_BASES=auto or local)".into();
         }
         if text.contains("certificate") && extra_ca.is_none() {
@@ -383,7 +392,11 @@ pub fn readiness(root: &Path, family: &str) -> crate::targets::prepare::Readines
             // Not built yet: fine when its bases are here (or a registry may have them).
             let missing: Vec<&String> = p.args.values().filter(|img| docker::image_id(img).is_none()).collect();
             if !recipe.verified && !missing.is_empty() {
-                Readiness::Unavailable(format!("{} (needs base image(s) {})", recipe.note, missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+                Readiness::Unavailable(format!(
+                    "{} (needs base image(s) {})",
+                    recipe.note,
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ))
             } else {
                 Readiness::NeedsPrepare
             }

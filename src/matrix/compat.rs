@@ -122,7 +122,11 @@ pub fn for_profile(d: Documented, profile: &str) -> Option<Documented> {
         Some(p) if p == profile => Some(d),
         Some(p) if profile == "default" => Some(Documented {
             yes: false,
-            footnote: Some(Footnote { text: format!("implied: the table says YES only with {p}"), server_profile: None, client_option: None }),
+            footnote: Some(Footnote {
+                text: format!("implied: the table says YES only with {p}"),
+                server_profile: None,
+                client_option: None,
+            }),
             ..d
         }),
         Some(_) => None,

@@ -107,10 +107,24 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     let scenarios = scenario::load(&project.root.join("suites/interop")).map_err(|e| MatrixError::Setup(e.to_string()))?;
     let tables = compat::load_tables(&project.root.join("fixtures/compat")).map_err(MatrixError::Setup)?;
     let usable = |d: &&TargetDef| !d.test_only && !matches!(project.readiness(d), crate::targets::prepare::Readiness::Unavailable(_));
-    let client_defs: Vec<TargetDef> =
-        project.catalog.target.iter().filter(|d| d.role == Role::Client && speaks_sio(d)).filter(usable).filter(|d| selected(d, &opts.clients)).cloned().collect();
-    let server_defs: Vec<TargetDef> =
-        project.catalog.target.iter().filter(|d| d.role == Role::Server && speaks_sio(d)).filter(usable).filter(|d| selected(d, &opts.servers)).cloned().collect();
+    let client_defs: Vec<TargetDef> = project
+        .catalog
+        .target
+        .iter()
+        .filter(|d| d.role == Role::Client && speaks_sio(d))
+        .filter(usable)
+        .filter(|d| selected(d, &opts.clients))
+        .cloned()
+        .collect();
+    let server_defs: Vec<TargetDef> = project
+        .catalog
+        .target
+        .iter()
+        .filter(|d| d.role == Role::Server && speaks_sio(d))
+        .filter(usable)
+        .filter(|d| selected(d, &opts.servers))
+        .cloned()
+        .collect();
     if client_defs.is_empty() || server_defs.is_empty() {
         return Err(MatrixError::Setup(format!(
             "the matrix needs at least one client and one server target (found {} clients, {} servers)",
@@ -129,9 +143,9 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     for (d, r) in client_defs.iter().zip(client_drivers) {
         clients.push((d.clone(), r.map_err(MatrixError::Setup)?));
     }
-    let server_targets = futures_util::future::join_all(server_defs.iter().map(|d| async move {
-        project.open_target(d, opts.time_scale).await.map_err(|e| format!("{}: {e}", d.name))
-    }))
+    let server_targets = futures_util::future::join_all(
+        server_defs.iter().map(|d| async move { project.open_target(d, opts.time_scale).await.map_err(|e| format!("{}: {e}", d.name)) }),
+    )
     .await;
     let mut servers: Vec<(TargetDef, Target)> = Vec::new();
     for (d, r) in server_defs.iter().zip(server_targets) {
@@ -142,7 +156,12 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     let mut endpoints: BTreeMap<(String, &'static str), Result<crate::targets::ServerInstance, String>> = BTreeMap::new();
     for (d, t) in &servers {
         for p in profiles(d) {
-            let req = ServerRequest { key: format!("matrix-{}-{p}", d.name), layer: Layer::SocketIo, fixture: &fixture, allow_eio3: p == "allowEIO3" };
+            let req = ServerRequest {
+                key: format!("matrix-{}-{p}", d.name),
+                layer: Layer::SocketIo,
+                fixture: &fixture,
+                allow_eio3: p == "allowEIO3",
+            };
             endpoints.insert((d.name.clone(), p), t.server(req, ready).await.map_err(|e| e.to_string()));
         }
     }
@@ -178,7 +197,8 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     };
     // Connect first: a pair that never connects is NO without playing the rest.
     let connect = scenarios.iter().find(|s| s.id == "interop/connect").unwrap_or(&scenarios[0]);
-    let first: Vec<Unit> = (0..cells.len()).flat_map(|i| [false, true].map(|ws| Unit { cell: i, scenario: connect, websocket_only: ws })).collect();
+    let first: Vec<Unit> =
+        (0..cells.len()).flat_map(|i| [false, true].map(|ws| Unit { cell: i, scenario: connect, websocket_only: ws })).collect();
     let results = play_units(&cells, &first, &play_for, opts.jobs).await;
     for (u, r) in first.iter().zip(results) {
         cells[u.cell].scenarios.push(r);
@@ -187,16 +207,19 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         .filter(|&i| cells[i].scenarios.iter().any(|r| r.outcome != Outcome::NoConnect))
         .flat_map(|i| {
             let cs = &cells[i];
-            scenarios
-                .iter()
-                .filter(|s| s.id != connect.id)
-                .flat_map(move |s| {
-                    play::variants(s)
-                        .into_iter()
-                        // A transport variant that never connects is not replayed (a pinned one always runs).
-                        .filter(move |ws| s.transports.is_some() || cs.scenarios.iter().any(|r| r.transports == if *ws { "websocket" } else { "default" } && r.outcome != Outcome::NoConnect))
-                        .map(move |ws| Unit { cell: i, scenario: s, websocket_only: ws })
-                })
+            scenarios.iter().filter(|s| s.id != connect.id).flat_map(move |s| {
+                play::variants(s)
+                    .into_iter()
+                    // A transport variant that never connects is not replayed (a pinned one always runs).
+                    .filter(move |ws| {
+                        s.transports.is_some()
+                            || cs
+                                .scenarios
+                                .iter()
+                                .any(|r| r.transports == if *ws { "websocket" } else { "default" } && r.outcome != Outcome::NoConnect)
+                    })
+                    .map(move |ws| Unit { cell: i, scenario: s, websocket_only: ws })
+            })
         })
         .collect();
     let results = play_units(&cells, &rest, &play_for, opts.jobs).await;
@@ -270,14 +293,26 @@ fn judge(cell: &mut Cell) {
             .unwrap_or_else(|| "never connects".into());
     } else if failing.is_empty() {
         cell.verdict = CellVerdict::Yes;
-        let unsupported: Vec<String> =
-            cell.scenarios.iter().filter(|r| r.outcome == Outcome::Unsupported).map(|r| format!("{} [{}]", r.scenario, r.transports)).collect();
+        let unsupported: Vec<String> = cell
+            .scenarios
+            .iter()
+            .filter(|r| r.outcome == Outcome::Unsupported)
+            .map(|r| format!("{} [{}]", r.scenario, r.transports))
+            .collect();
         cell.reason = if unsupported.is_empty() { String::new() } else { format!("client cannot run: {}", unsupported.join(", ")) };
     } else {
         cell.verdict = CellVerdict::Partial;
         cell.reason = failing
             .iter()
-            .map(|r| format!("{} [{}]: {}{}", r.scenario, r.transports, r.message, r.evidence.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{} [{}]: {}{}",
+                    r.scenario,
+                    r.transports,
+                    r.message,
+                    r.evidence.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }

@@ -166,14 +166,18 @@ impl Play<'_> {
                     cmd["auth"] = a.clone();
                 }
                 self.command(cx, cmd)?;
-                let accept = |v: &Value| matches!(v.get("event").and_then(|e| e.as_str()), Some("connect" | "connect_error" | "unsupported"));
+                let accept =
+                    |v: &Value| matches!(v.get("event").and_then(|e| e.as_str()), Some("connect" | "connect_error" | "unsupported"));
                 let v = self.next(cx, "connect or connect_error", &accept, self.wait()).await.map_err(|(_, m)| (Outcome::NoConnect, m))?;
                 match v.get("event").and_then(|e| e.as_str()) {
                     Some("connect") => {
                         cx.socket_id = v.get("id").and_then(|i| i.as_str()).map(String::from);
                         Ok(())
                     }
-                    Some("unsupported") => Err((Outcome::Unsupported, format!("the client cannot do this: {}", v.get("reason").and_then(|r| r.as_str()).unwrap_or(&v.to_string())))),
+                    Some("unsupported") => Err((
+                        Outcome::Unsupported,
+                        format!("the client cannot do this: {}", v.get("reason").and_then(|r| r.as_str()).unwrap_or(&v.to_string())),
+                    )),
                     _ => Err((
                         Outcome::NoConnect,
                         format!(

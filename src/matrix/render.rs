@@ -99,7 +99,11 @@ pub fn markdown(m: &Matrix) -> String {
             .map(|(s, p)| {
                 find(m, client, s, p)
                     .map(|c| {
-                        let v = if c.verdict == CellVerdict::Yes { format!("**{}**", c.verdict.as_str()) } else { c.verdict.as_str().to_string() };
+                        let v = if c.verdict == CellVerdict::Yes {
+                            format!("**{}**", c.verdict.as_str())
+                        } else {
+                            c.verdict.as_str().to_string()
+                        };
                         format!("{v}{}", mark(c))
                     })
                     .unwrap_or_default()
@@ -112,7 +116,14 @@ pub fn markdown(m: &Matrix) -> String {
     if !not_yes.is_empty() {
         let _ = writeln!(out, "<details><summary>Why not YES ({} cells)</summary>\n", not_yes.len());
         for c in not_yes {
-            let _ = writeln!(out, "- `{}` × `{}`: **{}** — {}", c.client, col_label(&c.server, &c.profile), c.verdict.as_str(), c.reason.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "- `{}` × `{}`: **{}** — {}",
+                c.client,
+                col_label(&c.server, &c.profile),
+                c.verdict.as_str(),
+                c.reason.replace('|', "\\|")
+            );
         }
         let _ = writeln!(out, "\n</details>\n");
     }
@@ -164,7 +175,14 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#07
 .diffs li{color:#a00}",
     );
     out.push_str("</style></head><body><h1>siospec compatibility matrix</h1>");
-    let _ = write!(out, "<p>{} clients × {} server columns, {} cells, measured in {:.1} s. Click a cell for its scenarios and transcripts. ", m.clients.len(), cols.len(), m.cells.len(), m.wall_ms as f64 / 1000.0);
+    let _ = write!(
+        out,
+        "<p>{} clients × {} server columns, {} cells, measured in {:.1} s. Click a cell for its scenarios and transcripts. ",
+        m.clients.len(),
+        cols.len(),
+        m.cells.len(),
+        m.wall_ms as f64 / 1000.0
+    );
     out.push_str("Cells outlined in red differ from the documented compatibility tables.</p><table><tr><th>client \\ server</th>");
     for (s, p) in &cols {
         let _ = write!(out, "<th>{}</th>", esc(&col_label(s, p)));
@@ -176,7 +194,11 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#07
             match find(m, client, s, p) {
                 Some(c) => {
                     let diff = matches!(c.agreement, Some(a) if a != Agreement::Agrees);
-                    let doc = c.documented.as_ref().map(|d| format!("<span class=\"doc\">documented: {}</span>", esc(&d.label()))).unwrap_or_default();
+                    let doc = c
+                        .documented
+                        .as_ref()
+                        .map(|d| format!("<span class=\"doc\">documented: {}</span>", esc(&d.label())))
+                        .unwrap_or_default();
                     let _ = write!(
                         out,
                         "<td class=\"{}{}\" title=\"{}\"><a href=\"#{}\">{}</a>{doc}</td>",
@@ -255,14 +277,32 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#07
 pub fn snapshot_table(m: &Matrix) -> String {
     let mut out = String::new();
     for c in &m.cells {
-        let doc = c.documented.as_ref().map(|d| format!("documented {} → {}", d.label(), c.agreement.map(|a| a.describe()).unwrap_or(""))).unwrap_or_else(|| "not documented".into());
+        let doc = c
+            .documented
+            .as_ref()
+            .map(|d| format!("documented {} → {}", d.label(), c.agreement.map(|a| a.describe()).unwrap_or("")))
+            .unwrap_or_else(|| "not documented".into());
         let failing: Vec<String> = c
             .scenarios
             .iter()
             .filter(|r| r.outcome != super::play::Outcome::Pass)
-            .map(|r| format!("{}[{}]={}", r.scenario.trim_start_matches("interop/"), r.transports, serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{}[{}]={}",
+                    r.scenario.trim_start_matches("interop/"),
+                    r.transports,
+                    serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                )
+            })
             .collect();
-        let _ = writeln!(out, "{} × {}: {} ({doc}){}", c.client, col_label(&c.server, &c.profile), c.verdict.as_str(), if failing.is_empty() { String::new() } else { format!("\n    {}", failing.join(" ")) });
+        let _ = writeln!(
+            out,
+            "{} × {}: {} ({doc}){}",
+            c.client,
+            col_label(&c.server, &c.profile),
+            c.verdict.as_str(),
+            if failing.is_empty() { String::new() } else { format!("\n    {}", failing.join(" ")) }
+        );
     }
     out
 }

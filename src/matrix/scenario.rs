@@ -97,7 +97,10 @@ pub fn load(dir: &Path) -> Result<Vec<Scenario>, SuiteError> {
                 return Err(SuiteError::Invalid { file: f.clone(), message: format!("scenario id `{}` appears twice", s.id) });
             }
             if !matches!(s.steps.first(), Some(Step::Connect { .. })) {
-                return Err(SuiteError::Invalid { file: f.clone(), message: format!("scenario `{}` must start with a connect step", s.id) });
+                return Err(SuiteError::Invalid {
+                    file: f.clone(),
+                    message: format!("scenario `{}` must start with a connect step", s.id),
+                });
             }
             out.push(s);
         }

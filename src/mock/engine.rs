@@ -276,7 +276,9 @@ impl Shared {
         match sp.kind {
             SioType::Connect => match policy {
                 ConnectPolicy::Ignore => {}
-                ConnectPolicy::Refuse => out.push(SioPacket::new(SioType::ConnectError, nsp.clone(), Some(connect_error_payload(rev, &err)))),
+                ConnectPolicy::Refuse => {
+                    out.push(SioPacket::new(SioType::ConnectError, nsp.clone(), Some(connect_error_payload(rev, &err))))
+                }
                 ConnectPolicy::Accept if nsp == "/" || nsp == "/custom" => {
                     ss.sockets.insert(nsp.clone(), socket_id.clone());
                     self.record.push(Ev::SioConnected { session: n, nsp: nsp.clone(), socket_id: socket_id.clone() });

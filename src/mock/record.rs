@@ -43,21 +43,50 @@ pub enum Dir {
 pub enum Ev {
     Request(RequestRec),
     /// An Engine.IO packet on a session (1-based session number).
-    Packet { session: usize, transport: Transport, dir: Dir, packet: Packet },
+    Packet {
+        session: usize,
+        transport: Transport,
+        dir: Dir,
+        packet: Packet,
+    },
     /// A complete Socket.IO packet the client sent (attachments reassembled).
-    Sio { session: usize, packet: SioPacket },
+    Sio {
+        session: usize,
+        packet: SioPacket,
+    },
     /// The mock answered a handshake: a new session.
-    Handshake { session: usize, sid: String, transport: Transport },
+    Handshake {
+        session: usize,
+        sid: String,
+        transport: Transport,
+    },
     /// The mock accepted a Socket.IO CONNECT with this socket id.
-    SioConnected { session: usize, nsp: String, socket_id: String },
-    Upgraded { session: usize },
+    SioConnected {
+        session: usize,
+        nsp: String,
+        socket_id: String,
+    },
+    Upgraded {
+        session: usize,
+    },
     /// The mock sent a heartbeat ping (v4).
-    PingSent { session: usize },
+    PingSent {
+        session: usize,
+    },
     /// The client answered the last ping after this many ms (v4).
-    Pong { session: usize, after_ms: u64 },
-    SessionClosed { session: usize, reason: String },
+    Pong {
+        session: usize,
+        after_ms: u64,
+    },
+    SessionClosed {
+        session: usize,
+        reason: String,
+    },
     /// Something the client did that a server would refuse (two GETs at once, bad payload…).
-    Note { session: Option<usize>, what: String },
+    Note {
+        session: Option<usize>,
+        what: String,
+    },
 }
 
 #[derive(Debug)]

@@ -123,10 +123,7 @@ fn shown_target(path: &str, raw_query: &str) -> String {
     if raw_query.is_empty() {
         return path.to_string();
     }
-    let q: Vec<String> = raw_query
-        .split('&')
-        .map(|p| if p.starts_with("t=") { "t=<t>".to_string() } else { p.to_string() })
-        .collect();
+    let q: Vec<String> = raw_query.split('&').map(|p| if p.starts_with("t=") { "t=<t>".to_string() } else { p.to_string() }).collect();
     format!("{path}?{}", q.join("&"))
 }
 
@@ -151,13 +148,11 @@ async fn handle(sh: Arc<Shared>, mut req: Request<Incoming>) -> Result<Resp, Cut
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let query = parse_query(&raw_query);
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        req.headers().iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).to_string())).collect();
     let websocket = headers.iter().any(|(k, v)| k == "upgrade" && v.to_ascii_lowercase().contains("websocket"));
-    let (body, body_len, too_large) = if method == "GET" || method == "HEAD" { (Vec::new(), 0, false) } else { read_body(req.body_mut()).await };
+    let (body, body_len, too_large) =
+        if method == "GET" || method == "HEAD" { (Vec::new(), 0, false) } else { read_body(req.body_mut()).await };
     let mut line = format!("← {method} {}", shown_target(&path, &raw_query));
     if websocket {
         line.push_str(" (websocket upgrade)");
@@ -422,7 +417,13 @@ fn accept_ws(sh: &Arc<Shared>, req: &mut Request<Incoming>, role: WsRole, rev: E
     accept_ws_with(sh, req, role, rev, rx)
 }
 
-fn accept_ws_with(sh: &Arc<Shared>, req: &mut Request<Incoming>, role: WsRole, rev: EioRevision, rx: mpsc::UnboundedReceiver<WsCmd>) -> Resp {
+fn accept_ws_with(
+    sh: &Arc<Shared>,
+    req: &mut Request<Incoming>,
+    role: WsRole,
+    rev: EioRevision,
+    rx: mpsc::UnboundedReceiver<WsCmd>,
+) -> Resp {
     let Some(key) = req.headers().get("sec-websocket-key").map(|k| derive_accept_key(k.as_bytes())) else {
         return respond(sh, 400, "text/html", "Bad Request");
     };

@@ -18,7 +18,9 @@ pub enum ProtocolError {
     #[error("engine.io v3 binary packet: type byte {0:#04x} is unknown (rule: a v3 binary packet starts with its type as a byte 0-6)")]
     UnknownBinaryPacketType(u8),
 
-    #[error("engine.io v3 base64 packet lacks its type digit (rule: v3 writes binary in text form as 'b', the type digit 0-6, then base64)")]
+    #[error(
+        "engine.io v3 base64 packet lacks its type digit (rule: v3 writes binary in text form as 'b', the type digit 0-6, then base64)"
+    )]
     MissingBinaryType,
 
     #[error("engine.io base64 packet: {0} (rule: binary data in text form is 'b' followed by standard padded base64)")]
@@ -49,7 +51,9 @@ pub enum ProtocolError {
     #[error("engine.io v3 binary payload: length byte {0:#04x} is not a digit 0-9 (rule: XHR2 framing writes each decimal digit of the length as a byte 0-9)")]
     Xhr2BadLengthDigit(u8),
 
-    #[error("engine.io v3 binary payload: no length digits before 0xFF (rule: XHR2 framing is <0|1><length digits as bytes 0-9>0xFF<packet>)")]
+    #[error(
+        "engine.io v3 binary payload: no length digits before 0xFF (rule: XHR2 framing is <0|1><length digits as bytes 0-9>0xFF<packet>)"
+    )]
     Xhr2MissingLength,
 
     #[error("engine.io v3 binary payload: length is not terminated by 0xFF (rule: XHR2 framing is <0|1><length digits as bytes 0-9>0xFF<packet>)")]

@@ -68,11 +68,8 @@ impl Proxy {
     pub async fn start(upstream: &str, transcript: Transcript) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(std::io::Error::other)?;
+        let client =
+            reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(5)).build().map_err(std::io::Error::other)?;
         let (cut, _) = watch::channel(0u64);
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
@@ -166,11 +163,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
     if f.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
     }
-    let is_ws = req
-        .headers()
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let is_ws = req.headers().get("upgrade").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_ws && !f.strip_upgrade {
         return Ok(upgrade(st, req).await);
     }

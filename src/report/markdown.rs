@@ -19,7 +19,11 @@ pub fn render(target: &str, results: &[CaseResult]) -> String {
         let _ = writeln!(out, "#### Unexpected\n");
         for r in unexpected {
             let _ = writeln!(out, "- **{}** — {} (expected {}): {}", r.id, r.verdict, r.expected, escape(&r.message));
-            let _ = writeln!(out, "  <details><summary>transcript</summary>\n\n  ```\n{}\n  ```\n  </details>", r.timed_transcript.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+            let _ = writeln!(
+                out,
+                "  <details><summary>transcript</summary>\n\n  ```\n{}\n  ```\n  </details>",
+                r.timed_transcript.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+            );
         }
         out.push('\n');
     }

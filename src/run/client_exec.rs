@@ -9,7 +9,7 @@ use crate::mock::{Behaviour, Dir, Ev, Mock, Out, RequestRec};
 use crate::protocol::eio::{self, Data, EioRevision, Packet, PacketType};
 use crate::suite::client_steps::*;
 use crate::suite::steps::{Delay, PacketMatch, PacketSpec, Step};
-use crate::suite::{Case, Layer, Level};
+use crate::suite::{Case, Layer};
 use crate::targets::client::ClientSession;
 use crate::targets::Target;
 use crate::wire::transcript::Redactor;
@@ -66,16 +66,7 @@ pub async fn run_client_case(
     let alive = exec.clients.driver_alive();
     let tail = if alive { String::new() } else { exec.clients.driver_tail() };
     drop(exec);
-    let (verdict, message) = match outcome {
-        Err(_) => (Verdict::Timeout, format!("the case did not finish within its {} ms budget", deadline.as_millis())),
-        Ok(Ok(())) => (Verdict::Pass, String::new()),
-        Ok(Err(Stop::Fail(m))) => match case.def.level {
-            Level::Must => (Verdict::Fail, m),
-            Level::Should => (Verdict::NonStrict, m),
-        },
-        Ok(Err(Stop::Unsupported(m))) => (Verdict::Unsupported, m),
-        Ok(Err(Stop::Error(m))) => (Verdict::Error, m),
-    };
+    let (verdict, message) = super::verdict_of(outcome, case.def.level, deadline);
     if !alive && verdict != Verdict::Pass {
         return (Verdict::Error, format!("the client driver died: {message}\n{tail}"));
     }
@@ -391,7 +382,10 @@ impl<'a> ClientExec<'a> {
             if let Some((i, vars)) = found {
                 let r = self.reports.remove(i);
                 if s.absent {
-                    return fail(format!("the client reported {} (expected no such report)", redact_url(&r.value.to_string(), &self.mock.url())));
+                    return fail(format!(
+                        "the client reported {} (expected no such report)",
+                        redact_url(&r.value.to_string(), &self.mock.url())
+                    ));
                 }
                 let (origin, what) = match s.since.unwrap_or(Since::Handshake) {
                     Since::Handshake => (self.latest_handshake(), "the handshake"),
@@ -421,11 +415,7 @@ impl<'a> ClientExec<'a> {
                     None => format!("`{}`", s.event),
                 };
                 let seen = if self.all_reports.is_empty() { "nothing".to_string() } else { self.all_reports.join(", ") };
-                return fail(format!(
-                    "the client {} reported no {want} within {} ms; it reported: {seen}",
-                    s.client,
-                    window.as_millis()
-                ));
+                return fail(format!("the client {} reported no {want} within {} ms; it reported: {seen}", s.client, window.as_millis()));
             }
         }
     }
@@ -580,7 +570,8 @@ impl<'a> ClientExec<'a> {
                         if s.session.is_some_and(|n| n != *session) {
                             false
                         } else {
-                            let mut pat = parse_sio_pattern(&self.vars.render(t.sio.as_deref().unwrap_or_default())).map_err(Stop::Error)?;
+                            let mut pat =
+                                parse_sio_pattern(&self.vars.render(t.sio.as_deref().unwrap_or_default())).map_err(Stop::Error)?;
                             // `$any` in the payload position also accepts no payload at all.
                             if packet.data.is_none() && pat.data == Some(Value::String("$any".into())) {
                                 pat.data = None;
@@ -663,7 +654,8 @@ impl<'a> ClientExec<'a> {
     }
 
     async fn expect_heartbeat(&mut self, s: &ExpectHeartbeatStep) -> StepResult {
-        let rev = self.mock.session_rev(s.session).ok_or_else(|| Stop::Fail("no session: the client never completed a handshake".into()))?;
+        let rev =
+            self.mock.session_rev(s.session).ok_or_else(|| Stop::Fail("no session: the client never completed a handshake".into()))?;
         let session = s.session.unwrap_or_else(|| self.mock.sessions());
         let b = self.mock.behaviour();
         let (interval, timeout) = (b.ping_every.unwrap_or(b.ping_interval), b.ping_timeout);
@@ -714,7 +706,9 @@ impl<'a> ClientExec<'a> {
                     for (_, e) in &events {
                         match &e.ev {
                             Ev::Handshake { session: n, .. } if *n == session => since = Some(e.at),
-                            Ev::Packet { session: n, dir: Dir::ToClient, packet, .. } if *n == session && packet.kind == PacketType::Pong => {
+                            Ev::Packet { session: n, dir: Dir::ToClient, packet, .. }
+                                if *n == session && packet.kind == PacketType::Pong =>
+                            {
                                 since = Some(e.at)
                             }
                             Ev::Packet { session: n, dir: Dir::FromClient, packet, .. }
@@ -762,11 +756,7 @@ fn render_match(m: &PacketMatch, vars: &Vars) -> PacketMatch {
 }
 
 fn show_request(r: &RequestRec) -> String {
-    let q: Vec<String> = r
-        .query
-        .iter()
-        .map(|(k, v)| if k == "t" { "t=<t>".to_string() } else { format!("{k}={v}") })
-        .collect();
+    let q: Vec<String> = r.query.iter().map(|(k, v)| if k == "t" { "t=<t>".to_string() } else { format!("{k}={v}") }).collect();
     let mut s = format!("{} {}", r.method, r.path);
     if !q.is_empty() {
         s.push('?');
@@ -796,10 +786,13 @@ fn describe_request(s: &ExpectRequestStep) -> String {
         parts.push(if w { "websocket".into() } else { "not websocket".into() });
     }
     if let Some(d) = &s.body_longer_than {
-        parts.push(format!("body > {}", match d {
-            Delay::Ms(n) => n.to_string(),
-            Delay::Expr(e) => e.clone(),
-        }));
+        parts.push(format!(
+            "body > {}",
+            match d {
+                Delay::Ms(n) => n.to_string(),
+                Delay::Expr(e) => e.clone(),
+            }
+        ));
     }
     format!("[{}]", parts.join(" "))
 }

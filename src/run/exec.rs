@@ -371,7 +371,9 @@ impl<'a> Exec<'a> {
                     } else if let Some(r) = &t.raw {
                         out.push(Outgoing::Raw(self.vars.render(r)));
                     } else if let Some(n) = t.fill {
-                        out.push(Outgoing::Packet(eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?));
+                        out.push(Outgoing::Packet(
+                            eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?,
+                        ));
                     } else {
                         return Err(Stop::Error("suite error: a packet table needs binary, sio, raw or fill".into()));
                     }
@@ -447,10 +449,13 @@ impl<'a> Exec<'a> {
     async fn auto_pong(&mut self, name: &str, p: &Packet) -> StepResult {
         if self.case.def.auto_pong && self.rev == EioRevision::V4 && p.kind == PacketType::Ping {
             let within = self.within(None);
-            let pong = Packet::new(PacketType::Pong, match &p.data {
-                eio::Data::Text(t) => t.clone(),
-                _ => String::new(),
-            });
+            let pong = Packet::new(
+                PacketType::Pong,
+                match &p.data {
+                    eio::Data::Text(t) => t.clone(),
+                    _ => String::new(),
+                },
+            );
             self.session(name)?.send(&[pong], false, within).await?;
         }
         Ok(())
@@ -552,10 +557,8 @@ impl<'a> Exec<'a> {
             if p.kind != PacketType::Message {
                 return fail(format!("expected {what}, got Engine.IO {}", matchers::show_packet(&p)));
             }
-            let dec = self
-                .decoders
-                .get_mut(name)
-                .ok_or_else(|| Stop::Error("suite error: Socket.IO packets on a non-Socket.IO suite".into()))?;
+            let dec =
+                self.decoders.get_mut(name).ok_or_else(|| Stop::Error("suite error: Socket.IO packets on a non-Socket.IO suite".into()))?;
             let r = match p.data {
                 eio::Data::Text(t) => dec.push_text(&t),
                 eio::Data::Binary(b) => dec.push_binary(b),
@@ -642,7 +645,9 @@ impl<'a> Exec<'a> {
                 // The answer to a keep-alive ping of ours (v3).
                 Ok(Received::Packet(p)) if p.kind == PacketType::Pong && next_ping.is_some() => {}
                 Ok(Received::Packet(p)) => return fail(format!("expected nothing for {ms} ms, got {}", matchers::show_packet(&p))),
-                Ok(Received::Ended { detail, .. }) => return fail(format!("expected the session to stay open for {ms} ms; it ended: {detail}")),
+                Ok(Received::Ended { detail, .. }) => {
+                    return fail(format!("expected the session to stay open for {ms} ms; it ended: {detail}"))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -670,7 +675,11 @@ impl<'a> Exec<'a> {
 
     async fn ws_connect(&mut self, s: &WsConnectStep) -> StepResult {
         let path = s.path.as_deref().map(|p| self.vars.render(p)).unwrap_or_else(|| self.path.clone());
-        let query = s.query.as_deref().map(|q| self.vars.render(q)).unwrap_or_else(|| format!("EIO={}&transport=websocket", self.vars.get("eio").unwrap_or("4")));
+        let query = s
+            .query
+            .as_deref()
+            .map(|q| self.vars.render(q))
+            .unwrap_or_else(|| format!("EIO={}&transport=websocket", self.vars.get("eio").unwrap_or("4")));
         let target = format!("{path}?{query}");
         let headers = self.headers(&s.headers);
         let within = self.within(None);
@@ -856,7 +865,6 @@ pub fn fill_message(n: usize) -> String {
 
 fn header_names(r: &Response) -> Vec<String> {
     r.headers.iter().map(|(k, _)| k.clone()).collect()
-
 }
 
 impl Exec<'_> {
@@ -872,7 +880,8 @@ impl Exec<'_> {
         if missing.is_empty() {
             return None;
         }
-        let reported: serde_json::Map<String, Value> = pat.iter().filter(|(k, _)| obj.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let reported: serde_json::Map<String, Value> =
+            pat.iter().filter(|(k, _)| obj.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut scratch = self.vars.clone();
         json_match_partial(&Value::Object(reported), v, &mut scratch, "event").is_ok().then_some(missing)
     }

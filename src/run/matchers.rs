@@ -119,10 +119,7 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     if s.len() % 2 != 0 {
         return Err(format!("hex `{s}` has an odd number of digits"));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("`{s}` is not hex")))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("`{s}` is not hex"))).collect()
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -133,17 +130,7 @@ fn packet_type_by_name(n: &str) -> Option<PacketType> {
     if let Some(c) = n.chars().next().filter(|_| n.len() == 1) {
         return PacketType::from_char(c);
     }
-    [
-        PacketType::Open,
-        PacketType::Close,
-        PacketType::Ping,
-        PacketType::Pong,
-        PacketType::Message,
-        PacketType::Upgrade,
-        PacketType::Noop,
-    ]
-    .into_iter()
-    .find(|t| t.name() == n)
+    PacketType::ALL.into_iter().find(|t| t.name() == n)
 }
 
 /// A short human form of a matcher, for failure messages.
@@ -302,7 +289,13 @@ pub fn parse_sio_pattern(s: &str) -> Result<SioPattern, String> {
 }
 
 pub fn match_sio(pat: &SioPattern, expected_attachments: Option<&Vec<String>>, p: &SioPacket, vars: &mut Vars) -> Result<(), String> {
-    let shown = || format!("{}{}", p.encode(), if p.attachments.is_empty() { String::new() } else { format!(" +{} attachment(s)", p.attachments.len()) });
+    let shown = || {
+        format!(
+            "{}{}",
+            p.encode(),
+            if p.attachments.is_empty() { String::new() } else { format!(" +{} attachment(s)", p.attachments.len()) }
+        )
+    };
     if p.kind != pat.kind {
         return Err(format!("expected a {} packet, got {}", pat.kind.name(), shown()));
     }

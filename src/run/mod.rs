@@ -116,10 +116,19 @@ async fn run_case_inner(
         redactor.add(&value, &name);
     }
     drop(server);
+    verdict_of(outcome, case.def.level, deadline)
+}
+
+/// How a case's outcome becomes a verdict: a broken MUST fails, a broken SHOULD is non-strict.
+pub(crate) fn verdict_of(
+    outcome: Result<Result<(), Stop>, tokio::time::error::Elapsed>,
+    level: Level,
+    deadline: Duration,
+) -> (Verdict, String) {
     match outcome {
         Err(_) => (Verdict::Timeout, format!("the case did not finish within its {} ms budget", deadline.as_millis())),
         Ok(Ok(())) => (Verdict::Pass, String::new()),
-        Ok(Err(Stop::Fail(m))) => match case.def.level {
+        Ok(Err(Stop::Fail(m))) => match level {
             Level::Must => (Verdict::Fail, m),
             Level::Should => (Verdict::NonStrict, m),
         },

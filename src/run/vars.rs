@@ -46,9 +46,7 @@ impl Vars {
         let mut total: u64 = 0;
         for term in rendered.split('+') {
             let t = term.trim();
-            let n: u64 = t
-                .parse()
-                .map_err(|_| format!("duration `{expr}`: term `{t}` is not a number or a known {{variable}}"))?;
+            let n: u64 = t.parse().map_err(|_| format!("duration `{expr}`: term `{t}` is not a number or a known {{variable}}"))?;
             total = total.saturating_add(n);
         }
         Ok(total)

@@ -94,10 +94,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Line of the `id = "…"` entry of a case, so semantic errors point somewhere useful.
 fn line_of_id(text: &str, id: &str) -> usize {
     let needle = format!("\"{id}\"");
-    text.lines()
-        .position(|l| l.trim_start().starts_with("id") && l.contains(&needle))
-        .map(|i| i + 1)
-        .unwrap_or(1)
+    text.lines().position(|l| l.trim_start().starts_with("id") && l.contains(&needle)).map(|i| i + 1).unwrap_or(1)
 }
 
 pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
@@ -106,11 +103,7 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
         SuiteError::Syntax { file: file.to_path_buf(), line, col, message: e.message().trim().to_string() }
     })?;
-    let dir_name = file
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let dir_name = file.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let at = |id: &str, message: String| {
         let line = line_of_id(&text, id);
         SuiteError::Syntax { file: file.to_path_buf(), line, col: 1, message }
@@ -118,10 +111,7 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
     if parsed.suite.name != dir_name {
         return Err(SuiteError::Invalid {
             file: file.to_path_buf(),
-            message: format!(
-                "[suite] name is `{}` but the file lives in directory `{}`; they must agree",
-                parsed.suite.name, dir_name
-            ),
+            message: format!("[suite] name is `{}` but the file lives in directory `{}`; they must agree", parsed.suite.name, dir_name),
         });
     }
     let mut cases = Vec::new();
@@ -158,10 +148,7 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             return Err(at(&def.id, format!("case `{}` lists no transports", def.id)));
         }
         if !def.revisions.is_empty() && !def.revisions.contains(&parsed.suite.revision) {
-            return Err(at(
-                &def.id,
-                format!("case `{}` does not apply to its own suite's revision {}", def.id, parsed.suite.revision),
-            ));
+            return Err(at(&def.id, format!("case `{}` does not apply to its own suite's revision {}", def.id, parsed.suite.revision)));
         }
         cases.push(Case {
             def: Arc::new(def),

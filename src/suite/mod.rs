@@ -1,8 +1,8 @@
 //! Suites: the declarative case files under `suites/`, their model and loading.
+pub mod client_steps;
 pub mod load;
 pub mod model;
 pub mod steps;
-pub mod client_steps;
 
 pub use load::{load_all, load_file, Case, SuiteError, Suites};
 pub use model::{Layer, Level, Revision, Role, Transport};

@@ -159,7 +159,8 @@ fn spawn_err(command: &str, msg: impl Into<String>) -> DriverError {
 pub async fn start_driver(image: &str, argv: &[String], target: &str, ready_within: Duration) -> Result<Driver, DriverError> {
     let command = format!("[container {image}] {}", argv.join(" "));
     let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| spawn_err(&command, format!("cannot listen for the control channel: {e}")))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").await.map_err(|e| spawn_err(&command, format!("cannot listen for the control channel: {e}")))?;
     let port = listener.local_addr().map_err(|e| spawn_err(&command, e.to_string()))?.port();
     let token = random_hex();
     let launch = random_hex();

@@ -103,10 +103,9 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, buf: &
 impl Driver {
     pub async fn start(root: &Path, argv: &[String], ready_within: Duration) -> Result<Driver, DriverError> {
         let command = argv.join(" ");
-        let (prog, args) = argv.split_first().ok_or_else(|| DriverError::Spawn {
-            command: command.clone(),
-            source: std::io::Error::other("empty driver command"),
-        })?;
+        let (prog, args) = argv
+            .split_first()
+            .ok_or_else(|| DriverError::Spawn { command: command.clone(), source: std::io::Error::other("empty driver command") })?;
         let mut child = Command::new(prog)
             .args(args)
             .current_dir(root)
@@ -209,7 +208,8 @@ impl Driver {
             // End of input for the driver (a socket gets its write side shut down).
             let _ = stdin.shutdown().await;
         });
-        let tail_text = |t: &Arc<Mutex<VecDeque<String>>>| t.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
+        let tail_text =
+            |t: &Arc<Mutex<VecDeque<String>>>| t.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default();
         let ready = tokio::select! {
             r = tokio::time::timeout(ready_within, ready_rx) => match r {
                 Ok(Ok(v)) => v,

@@ -19,9 +19,16 @@ pub use container::Backend;
 
 /// An implementation under test, ready to give servers.
 pub enum Target {
-    Process { def: TargetDef, driver: Arc<Driver> },
+    Process {
+        def: TargetDef,
+        driver: Arc<Driver>,
+    },
     /// A server the user started by hand with the standard fixture.
-    Url { base: String, path: String, revision: Revision },
+    Url {
+        base: String,
+        path: String,
+        revision: Revision,
+    },
 }
 
 /// A live server for one case. Dropping it closes the server.
@@ -91,9 +98,7 @@ impl Target {
     }
 
     pub fn url(url: &str, revision: Revision) -> Result<Target, TargetError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| TargetError::BadUrl(url.into(), "it must start with http://".into()))?;
+        let rest = url.strip_prefix("http://").ok_or_else(|| TargetError::BadUrl(url.into(), "it must start with http://".into()))?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),

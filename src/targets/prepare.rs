@@ -29,9 +29,7 @@ fn fingerprint(root: &Path, fam: &Family) -> String {
 }
 
 pub fn on_path(prog: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file())).unwrap_or(false)
 }
 
 pub fn readiness(root: &Path, fam_name: &str, fam: &Family) -> Readiness {
@@ -62,9 +60,10 @@ pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result
         Readiness::Prepared if !force => return Ok(false),
         _ => {}
     }
-    let (prog, args) = fam.prepare.split_first().ok_or_else(|| {
-        PrepareError::Io(fam_name.into(), std::io::Error::other("empty prepare command in the catalog"))
-    })?;
+    let (prog, args) = fam
+        .prepare
+        .split_first()
+        .ok_or_else(|| PrepareError::Io(fam_name.into(), std::io::Error::other("empty prepare command in the catalog")))?;
     let out = std::process::Command::new(prog)
         .args(args)
         .current_dir(root.join(&fam.dir))

@@ -163,6 +163,6 @@ pub fn show_bytes_hex(b: &[u8]) -> String {
     if b.len() > 64 {
         format!("<binary {} bytes: {hex}…>", b.len())
     } else {
-        format!("<binary {hex}>", )
+        format!("<binary {hex}>",)
     }
 }

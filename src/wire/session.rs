@@ -19,7 +19,11 @@ pub enum Conn {
 pub enum Received {
     Packet(Packet),
     /// The session ended: a polling request refused (status, body) or the websocket closed.
-    Ended { status: Option<u16>, code: Option<u16>, detail: String },
+    Ended {
+        status: Option<u16>,
+        code: Option<u16>,
+        detail: String,
+    },
 }
 
 pub struct EioSession {
@@ -43,8 +47,9 @@ pub struct OpenInfo {
 
 fn open_json(p: &Packet) -> Result<serde_json::Value, WireError> {
     match (&p.kind, &p.data) {
-        (PacketType::Open, eio::Data::Text(t)) => serde_json::from_str(t)
-            .map_err(|e| WireError::Http(format!("open packet data is not JSON ({e}): {t}"))),
+        (PacketType::Open, eio::Data::Text(t)) => {
+            serde_json::from_str(t).map_err(|e| WireError::Http(format!("open packet data is not JSON ({e}): {t}")))
+        }
         _ => Err(WireError::Http(format!("first packet is not an open packet: {}", p.to_display()))),
     }
 }
@@ -95,11 +100,7 @@ impl EioSession {
             .send(Request { method: "GET".into(), target: self.target("polling"), headers: headers.to_vec(), body: None, timeout })
             .await?;
         if resp.status != 200 {
-            return Err(WireError::Http(format!(
-                "handshake refused: {} {}",
-                resp.status,
-                super::http::show_bytes(&resp.body)
-            )));
+            return Err(WireError::Http(format!("handshake refused: {} {}", resp.status, super::http::show_bytes(&resp.body))));
         }
         let body = self.poll_body(&resp)?;
         let mut packets = eio::decode_payload(self.rev, &body, resp.content_type())?.into_iter();
@@ -215,19 +216,15 @@ impl EioSession {
             .strip_prefix(&format!("___eio[{j}]("))
             .and_then(|r| r.strip_suffix(");"))
             .ok_or_else(|| WireError::Http(format!("JSONP response is not ___eio[{j}](\"…\"); : {}", shown())))?;
-        let payload: String = serde_json::from_str(inner)
-            .map_err(|e| WireError::Http(format!("JSONP argument is not a JSON string ({e}): {}", shown())))?;
+        let payload: String =
+            serde_json::from_str(inner).map_err(|e| WireError::Http(format!("JSONP argument is not a JSON string ({e}): {}", shown())))?;
         Ok(std::borrow::Cow::Owned(payload.into_bytes()))
     }
 
     /// Takes a GET response into the inbox, or reports the end of the session.
     pub fn absorb_poll(&mut self, resp: Response) -> Result<Received, WireError> {
         if resp.status != 200 {
-            return Ok(Received::Ended {
-                status: Some(resp.status),
-                code: None,
-                detail: super::http::show_bytes(&resp.body),
-            });
+            return Ok(Received::Ended { status: Some(resp.status), code: None, detail: super::http::show_bytes(&resp.body) });
         }
         let body = self.poll_body(&resp)?;
         let packets = eio::decode_payload(self.rev, &body, resp.content_type())?;

@@ -20,14 +20,21 @@ pub struct WsConn {
 pub enum WsEvent {
     Frame(Frame),
     /// The connection ended: close frame code (if any) and how.
-    Closed { code: Option<u16>, how: String },
+    Closed {
+        code: Option<u16>,
+        how: String,
+    },
 }
 
 /// Why a websocket handshake did not give a connection.
 #[derive(Debug)]
 pub enum ConnectError {
     /// The server answered the upgrade request with a non-101 response.
-    Refused { status: u16, headers: Vec<(String, String)>, body: String },
+    Refused {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     Wire(WireError),
 }
 
@@ -50,8 +57,8 @@ pub async fn connect(
     for (k, v) in headers {
         let name = http::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| ConnectError::Wire(WireError::Ws(format!("invalid header name `{k}`"))))?;
-        let value = http::header::HeaderValue::from_str(v)
-            .map_err(|_| ConnectError::Wire(WireError::Ws(format!("invalid header value `{v}`"))))?;
+        let value =
+            http::header::HeaderValue::from_str(v).map_err(|_| ConnectError::Wire(WireError::Ws(format!("invalid header value `{v}`"))))?;
         req.headers_mut().insert(name, value);
     }
     let mut cfg = WebSocketConfig::default();

@@ -145,8 +145,7 @@ pub fn decode_frame(rev: EioRevision, f: &Frame) -> Result<Packet, ProtocolError
 /// payloads.
 pub(crate) fn decode_typed_binary(b: &[u8]) -> Result<Packet, ProtocolError> {
     let (&type_byte, data) = b.split_first().ok_or(ProtocolError::EmptyPacket)?;
-    let kind =
-        PacketType::from_byte(type_byte).ok_or(ProtocolError::UnknownBinaryPacketType(type_byte))?;
+    let kind = PacketType::from_byte(type_byte).ok_or(ProtocolError::UnknownBinaryPacketType(type_byte))?;
     Ok(Packet { kind, data: Data::Binary(data.to_vec()) })
 }
 
@@ -172,9 +171,7 @@ fn decode_base64_packet(rev: EioRevision, rest: &str) -> Result<Packet, Protocol
             (kind, chars.as_str())
         }
     };
-    let bytes = BASE64
-        .decode(b64)
-        .map_err(|e| ProtocolError::InvalidBase64(e.to_string()))?;
+    let bytes = BASE64.decode(b64).map_err(|e| ProtocolError::InvalidBase64(e.to_string()))?;
     Ok(Packet { kind, data: Data::Binary(bytes) })
 }
 

@@ -41,10 +41,7 @@ impl PayloadFormat {
 pub fn encode_payload(fmt: PayloadFormat, packets: &[Packet]) -> Vec<u8> {
     match fmt {
         PayloadFormat::V4 => {
-            let parts: Vec<String> = packets
-                .iter()
-                .map(|p| encode_packet_text(EioRevision::V4, p))
-                .collect();
+            let parts: Vec<String> = packets.iter().map(|p| encode_packet_text(EioRevision::V4, p)).collect();
             parts.join(&RECORD_SEPARATOR.to_string()).into_bytes()
         }
         PayloadFormat::V3Text => {
@@ -63,20 +60,14 @@ pub fn encode_payload(fmt: PayloadFormat, packets: &[Packet]) -> Vec<u8> {
 
 /// `content_type` decides V3 framing: "application/octet-stream" => XHR2
 /// binary framing, otherwise length-prefixed text. v4 has a single framing.
-pub fn decode_payload(
-    rev: EioRevision,
-    body: &[u8],
-    content_type: Option<&str>,
-) -> Result<Vec<Packet>, ProtocolError> {
+pub fn decode_payload(rev: EioRevision, body: &[u8], content_type: Option<&str>) -> Result<Vec<Packet>, ProtocolError> {
     if body.is_empty() {
         return Err(ProtocolError::EmptyPayload);
     }
     match rev {
         EioRevision::V4 => {
             let text = as_utf8(body)?;
-            text.split(RECORD_SEPARATOR)
-                .map(|part| decode_packet_text(EioRevision::V4, part))
-                .collect()
+            text.split(RECORD_SEPARATOR).map(|part| decode_packet_text(EioRevision::V4, part)).collect()
         }
         EioRevision::V3 if content_type.is_some_and(is_octet_stream) => xhr2::decode(body),
         EioRevision::V3 => decode_v3_text(as_utf8(body)?),
@@ -100,11 +91,8 @@ fn is_octet_stream(content_type: &str) -> bool {
 fn decode_v3_text(mut rest: &str) -> Result<Vec<Packet>, ProtocolError> {
     let mut packets = Vec::new();
     while !rest.is_empty() {
-        let (prefix, after) = rest
-            .split_once(':')
-            .ok_or_else(|| ProtocolError::V3LengthMissing(snippet(rest)))?;
-        let declared = parse_decimal(prefix)
-            .ok_or_else(|| ProtocolError::V3LengthNotNumber(snippet(prefix)))?;
+        let (prefix, after) = rest.split_once(':').ok_or_else(|| ProtocolError::V3LengthMissing(snippet(rest)))?;
+        let declared = parse_decimal(prefix).ok_or_else(|| ProtocolError::V3LengthNotNumber(snippet(prefix)))?;
         let (packet, tail) = split_utf16(after, declared)?;
         packets.push(decode_packet_text(EioRevision::V3, packet)?);
         rest = tail;
@@ -119,9 +107,7 @@ fn parse_decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(s.bytes().fold(0u64, |n, b| {
-        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-    }))
+    Some(s.bytes().fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0'))))
 }
 
 /// Splits off the first `units` UTF-16 code units of `s`.

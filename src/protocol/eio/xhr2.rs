@@ -46,13 +46,10 @@ pub(super) fn decode(body: &[u8]) -> Result<Vec<Packet>, ProtocolError> {
         if flag != STRING_FLAG && flag != BINARY_FLAG {
             return Err(ProtocolError::Xhr2BadFlag(flag));
         }
-        let end = after_flag
-            .iter()
-            .position(|&b| b == LENGTH_END)
-            .ok_or_else(|| match after_flag.iter().find(|&&b| b > 9) {
-                Some(&bad) => ProtocolError::Xhr2BadLengthDigit(bad),
-                None => ProtocolError::Xhr2Unterminated,
-            })?;
+        let end = after_flag.iter().position(|&b| b == LENGTH_END).ok_or_else(|| match after_flag.iter().find(|&&b| b > 9) {
+            Some(&bad) => ProtocolError::Xhr2BadLengthDigit(bad),
+            None => ProtocolError::Xhr2Unterminated,
+        })?;
         let (digits, after_digits) = after_flag.split_at(end);
         let declared = parse_digits(digits)?;
         let body = after_digits.get(1..).unwrap_or_default();
@@ -63,8 +60,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Vec<Packet>, ProtocolError> {
             .ok_or(ProtocolError::Xhr2LengthOverrun { declared, available })?;
         let (packet, tail) = body.split_at(len);
         packets.push(if flag == STRING_FLAG {
-            let text = std::str::from_utf8(packet)
-                .map_err(|_| ProtocolError::InvalidUtf8("engine.io v3 XHR2 string packet"))?;
+            let text = std::str::from_utf8(packet).map_err(|_| ProtocolError::InvalidUtf8("engine.io v3 XHR2 string packet"))?;
             decode_packet_text(EioRevision::V3, text)?
         } else {
             decode_typed_binary(packet)?

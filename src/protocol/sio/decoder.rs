@@ -62,9 +62,7 @@ impl SioDecoder {
 
     /// Binary frames still due for the packet being assembled.
     pub fn awaiting(&self) -> usize {
-        self.pending
-            .as_ref()
-            .map_or(0, |p| p.expected.saturating_sub(p.packet.attachments.len()))
+        self.pending.as_ref().map_or(0, |p| p.expected.saturating_sub(p.packet.attachments.len()))
     }
 }
 
@@ -85,35 +83,23 @@ pub(super) fn count_placeholders(v: &Value) -> usize {
 
 /// Replace every placeholder {"_placeholder":true,"num":N} by a value from
 /// `f(attachment N)`; error if num is not an index into `attachments`.
-pub fn fill_placeholders(
-    v: &Value,
-    attachments: &[Vec<u8>],
-    f: &dyn Fn(&[u8]) -> Value,
-) -> Result<Value, ProtocolError> {
+pub fn fill_placeholders(v: &Value, attachments: &[Vec<u8>], f: &dyn Fn(&[u8]) -> Value) -> Result<Value, ProtocolError> {
     Ok(match v {
         Value::Object(map) if is_placeholder(map) => {
             let num = map.get("num");
-            let attachment = num
-                .and_then(Value::as_u64)
-                .and_then(|n| usize::try_from(n).ok())
-                .and_then(|n| attachments.get(n))
-                .ok_or_else(|| ProtocolError::SioPlaceholderOutOfRange {
-                    num: num.map_or_else(|| "missing".to_owned(), Value::to_string),
-                    len: attachments.len(),
+            let attachment =
+                num.and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok()).and_then(|n| attachments.get(n)).ok_or_else(|| {
+                    ProtocolError::SioPlaceholderOutOfRange {
+                        num: num.map_or_else(|| "missing".to_owned(), Value::to_string),
+                        len: attachments.len(),
+                    }
                 })?;
             f(attachment)
         }
         Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), fill_placeholders(v, attachments, f)?)))
-                .collect::<Result<_, ProtocolError>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), fill_placeholders(v, attachments, f)?))).collect::<Result<_, ProtocolError>>()?,
         ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| fill_placeholders(item, attachments, f))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => Value::Array(items.iter().map(|item| fill_placeholders(item, attachments, f)).collect::<Result<_, _>>()?),
         other => other.clone(),
     })
 }

@@ -73,14 +73,7 @@ impl SioType {
 }
 
 /// Event names a server must refuse from a client (it closes the connection).
-pub const RESERVED_EVENTS: &[&str] = &[
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+pub const RESERVED_EVENTS: &[&str] = &["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SioPacket {

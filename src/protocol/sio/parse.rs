@@ -7,11 +7,7 @@ use crate::protocol::{snippet, ProtocolError};
 
 /// `max_attachments` is checked as soon as the count is read, before any JSON
 /// is parsed, so a hostile count is refused cheaply.
-pub(super) fn parse(
-    rev: SioRevision,
-    s: &str,
-    max_attachments: Option<usize>,
-) -> Result<SioPacket, ProtocolError> {
+pub(super) fn parse(rev: SioRevision, s: &str, max_attachments: Option<usize>) -> Result<SioPacket, ProtocolError> {
     let mut chars = s.chars();
     let first = chars.next().ok_or(ProtocolError::SioEmpty)?;
     let kind = SioType::from_char(first).ok_or(ProtocolError::SioUnknownType(first))?;
@@ -48,10 +44,7 @@ pub(super) fn parse(
     };
     let data = match payload {
         "" => None,
-        p => Some(
-            serde_json::from_str::<Value>(p)
-                .map_err(|e| ProtocolError::SioInvalidJson(e.to_string()))?,
-        ),
+        p => Some(serde_json::from_str::<Value>(p).map_err(|e| ProtocolError::SioInvalidJson(e.to_string()))?),
     };
     check_payload(rev, kind, data.as_ref())?;
 
@@ -70,12 +63,8 @@ pub(super) fn parse(
 fn split_attachments(kind: SioType, rest: &str) -> Result<(usize, &str), ProtocolError> {
     let digit_count = rest.bytes().take_while(u8::is_ascii_digit).count();
     let (digits, after) = rest.split_at(digit_count);
-    let after = after
-        .strip_prefix('-')
-        .ok_or(ProtocolError::SioMissingAttachments(kind.name()))?;
-    let count = digits
-        .parse::<usize>()
-        .map_err(|_| ProtocolError::SioAttachmentsNotNumber(snippet(digits)))?;
+    let after = after.strip_prefix('-').ok_or(ProtocolError::SioMissingAttachments(kind.name()))?;
+    let count = digits.parse::<usize>().map_err(|_| ProtocolError::SioAttachmentsNotNumber(snippet(digits)))?;
     Ok((count, after))
 }
 
@@ -89,9 +78,7 @@ fn can_start_json(c: char) -> bool {
 /// Blames the namespace when the stray text ends in ',' (a namespace written
 /// without its '/'), the ack id otherwise.
 fn misplaced_text(nsp_present: bool, rest: &str) -> ProtocolError {
-    let stray = rest
-        .find(['[', '{', '"'])
-        .map_or(rest, |at| rest.split_at(at).0);
+    let stray = rest.find(['[', '{', '"']).map_or(rest, |at| rest.split_at(at).0);
     match stray.split_once(',') {
         Some((nsp, _)) if !nsp_present => ProtocolError::SioNamespaceNotAbsolute(snippet(nsp)),
         _ => ProtocolError::SioInvalidAckId(snippet(stray)),
@@ -102,9 +89,7 @@ fn check_payload(rev: SioRevision, kind: SioType, data: Option<&Value>) -> Resul
     let found = || describe(data);
     match kind {
         SioType::Connect => match (rev, data) {
-            (SioRevision::V5, Some(v)) if !v.is_object() => {
-                Err(ProtocolError::SioConnectPayload(found()))
-            }
+            (SioRevision::V5, Some(v)) if !v.is_object() => Err(ProtocolError::SioConnectPayload(found())),
             _ => Ok(()),
         },
         SioType::Disconnect => match data {
