@@ -437,7 +437,12 @@ async fn matrix_cmd(
             return usage(format!("cannot write {}: {e}", path.display()));
         }
     }
-    ExitCode::SUCCESS
+    if m.unexpected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} unexpected result(s): the matrix disagrees with the documented tables (see above)", m.unexpected.len());
+        ExitCode::from(1)
+    }
 }
 
 /// Report files asked for on the command line.

@@ -29,7 +29,10 @@ fn matrix_of(family: &str) -> matrix::Matrix {
         servers: vec!["socket.io@".into()],
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(matrix::run(&p, &opts, &|_| {})).expect("the matrix runs")
+    let m = rt.block_on(matrix::run(&p, &opts, &|_| {})).expect("the matrix runs");
+    // Every disagreement with the documented tables is a listed, reasoned finding.
+    assert!(m.unexpected.is_empty(), "unexpected matrix results:\n{}", m.unexpected.join("\n"));
+    m
 }
 
 fn node_matrix() -> matrix::Matrix {
@@ -105,4 +108,77 @@ fn node_matrix_matches_its_snapshot_and_renders() {
     if let Ok(keep) = std::env::var("SIOSPEC_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();
     }
+}
+
+/// A project root that shares this checkout's suites, catalog and drivers, with its own
+/// compatibility tables and known-disagreement list.
+fn scratch_root(name: &str, js_table: &str, known: Option<&str>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("siospec-matrix-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("fixtures/compat")).unwrap();
+    std::fs::create_dir_all(dir.join("fixtures/expectations")).unwrap();
+    std::os::unix::fs::symlink(root().join("suites"), dir.join("suites")).unwrap();
+    std::os::unix::fs::symlink(root().join("fixtures/targets.toml"), dir.join("fixtures/targets.toml")).unwrap();
+    std::os::unix::fs::symlink(root().join("fixtures/drivers"), dir.join("fixtures/drivers")).unwrap();
+    if root().join("fixtures/standard.toml").exists() {
+        std::os::unix::fs::symlink(root().join("fixtures/standard.toml"), dir.join("fixtures/standard.toml")).unwrap();
+    }
+    std::fs::write(dir.join("fixtures/compat/js.toml"), js_table).unwrap();
+    if let Some(k) = known {
+        std::fs::write(dir.join("fixtures/expectations/matrix.toml"), k).unwrap();
+    }
+    dir
+}
+
+fn matrix_exit(dir: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_siospec"))
+        .args(["--root", dir.to_str().unwrap(), "matrix", "--client", "socket.io-client@4.8", "--server", "socket.io@4.8"])
+        .output()
+        .expect("siospec runs");
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The matrix gates CI like `run`: a disagreement with the documented tables exits 1 unless
+/// it is listed, with a reason, in fixtures/expectations/matrix.toml; a listed cell that
+/// agrees again exits 1 too (stale entry); setup errors exit 2.
+#[test]
+fn matrix_exits_1_on_an_unlisted_disagreement_and_0_once_it_is_known() {
+    let real = std::fs::read_to_string(root().join("fixtures/compat/js.toml")).unwrap();
+    // A table that (wrongly) says 4.x clients cannot talk to 4.x servers.
+    let wrong = real.replace(
+        r#""4.x" = { "1.x" = "NO", "2.x" = "NO", "3.x" = "YES", "4.x" = "YES" }"#,
+        r#""4.x" = { "1.x" = "NO", "2.x" = "NO", "3.x" = "YES", "4.x" = "NO" }"#,
+    );
+    assert_ne!(wrong, real, "the 4.x row of js.toml changed; update this test");
+
+    let dir = scratch_root("unlisted", &wrong, None);
+    let (code, out) = matrix_exit(&dir);
+    assert_eq!(code, 1, "an unlisted disagreement fails the matrix:\n{out}");
+    assert!(out.contains("Unexpected") && out.contains("documented NO, works here"), "{out}");
+
+    let known = r#"
+[[cell]]
+client = "socket.io-client@4.8.4"
+server = "socket.io@4.8.4"
+reason = "test: the table in this scratch root is wrong on purpose"
+[[cell]]
+client = "socket.io-client@4.8.4"
+server = "socket.io@4.8.4"
+profile = "allowEIO3"
+reason = "test: the table in this scratch root is wrong on purpose"
+"#;
+    let dir = scratch_root("listed", &wrong, Some(known));
+    let (code, out) = matrix_exit(&dir);
+    assert_eq!(code, 0, "a listed disagreement is expected:\n{out}");
+    assert!(out.contains("known: test: the table"), "{out}");
+
+    let dir = scratch_root("stale", &real, Some(known));
+    let (code, out) = matrix_exit(&dir);
+    assert_eq!(code, 1, "a listed cell that agrees is a stale entry:\n{out}");
+    assert!(out.contains("remove the entry"), "{out}");
+
+    let dir = scratch_root("bad", &real, Some("[[cell]]\nclient = \"x\"\nserver = \"y\"\nreason = \"\"\n"));
+    let (code, out) = matrix_exit(&dir);
+    assert_eq!(code, 2, "a known entry without a reason is a setup error:\n{out}");
+    assert!(out.contains("matrix.toml") && out.contains("no reason"), "{out}");
 }

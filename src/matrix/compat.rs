@@ -141,7 +141,8 @@ pub enum Agreement {
     DocumentedYesFailsHere,
     /// The table says NO; here every scenario passes.
     DocumentedNoWorksHere,
-    /// The table says NO; here it connects and some scenarios pass.
+    /// The table says NO; here it connects and some scenarios pass, but not all: the pair is
+    /// not compatible, as documented (an agreement; the failing scenarios say where it breaks).
     DocumentedNoPartlyWorksHere,
 }
 
@@ -151,8 +152,13 @@ impl Agreement {
             Agreement::Agrees => "agrees",
             Agreement::DocumentedYesFailsHere => "documented YES, fails here",
             Agreement::DocumentedNoWorksHere => "documented NO, works here",
-            Agreement::DocumentedNoPartlyWorksHere => "documented NO, partly works here",
+            Agreement::DocumentedNoPartlyWorksHere => "agrees (connects, but fails where named)",
         }
+    }
+
+    /// The measurement contradicts the table: the matrix fails unless the cell is listed as known.
+    pub fn is_disagreement(self) -> bool {
+        matches!(self, Agreement::DocumentedYesFailsHere | Agreement::DocumentedNoWorksHere)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The interop matrix: every client target × every server target × each server
 //! profile, through the interop scenarios, compared with the documented tables.
 pub mod compat;
+pub mod known;
 pub mod play;
 pub mod render;
 pub mod scenario;
@@ -51,6 +52,9 @@ pub struct Cell {
     pub documented: Option<Documented>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Agreement>,
+    /// The reason from `fixtures/expectations/matrix.toml` when this disagreement is a known finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<String>,
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -62,6 +66,9 @@ pub struct Matrix {
     pub wall_ms: u64,
     /// Documented cells with no measured counterpart (no such target here).
     pub not_measured: Vec<Documented>,
+    /// Why the matrix fails: disagreements with the tables that are not listed as known,
+    /// and listed ones that no longer disagree. Empty = exit 0.
+    pub unexpected: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +103,10 @@ pub enum MatrixError {
     Setup(String),
 }
 
+/// Server reports buffered per shared server; a scenario that falls this far behind is
+/// told how many it lost.
+const SERVER_FEED_CAPACITY: usize = 16_384;
+
 struct Unit<'a> {
     cell: usize,
     scenario: &'a Scenario,
@@ -106,6 +117,7 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     let started = Instant::now();
     let scenarios = scenario::load(&project.root.join("suites/interop")).map_err(|e| MatrixError::Setup(e.to_string()))?;
     let tables = compat::load_tables(&project.root.join("fixtures/compat")).map_err(MatrixError::Setup)?;
+    let known = known::load(&known::file(&project.root)).map_err(MatrixError::Setup)?;
     let usable = |d: &&TargetDef| !d.test_only && !matches!(project.readiness(d), crate::targets::prepare::Readiness::Unavailable(_));
     let client_defs: Vec<TargetDef> = project
         .catalog
@@ -154,6 +166,8 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
     // One server per (server target, profile), shared by every client.
     let fixture = FixtureSpec::default();
     let mut endpoints: BTreeMap<(String, &'static str), Result<crate::targets::ServerInstance, String>> = BTreeMap::new();
+    let mut feeds: BTreeMap<(String, &'static str), play::ServerFeed> = BTreeMap::new();
+    let mut forwarders = Vec::new();
     for (d, t) in &servers {
         for p in profiles(d) {
             let req = ServerRequest {
@@ -162,7 +176,18 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
                 fixture: &fixture,
                 allow_eio3: p == "allowEIO3",
             };
-            endpoints.insert((d.name.clone(), p), t.server(req, ready).await.map_err(|e| e.to_string()));
+            let mut ep = t.server(req, ready).await.map_err(|e| e.to_string());
+            if let Some(mut events) = ep.as_mut().ok().and_then(|e| e.events.take()) {
+                let (feed, _) = tokio::sync::broadcast::channel(SERVER_FEED_CAPACITY);
+                let tx = feed.clone();
+                forwarders.push(tokio::spawn(async move {
+                    while let Some(v) = events.recv().await {
+                        let _ = tx.send(v);
+                    }
+                }));
+                feeds.insert((d.name.clone(), p), feed);
+            }
+            endpoints.insert((d.name.clone(), p), ep);
         }
     }
     let mut cells: Vec<Cell> = Vec::new();
@@ -178,6 +203,7 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
                     reason: String::new(),
                     documented,
                     agreement: None,
+                    known: None,
                     scenarios: vec![],
                 });
             }
@@ -193,7 +219,8 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
             .ok_or("no server")?
             .as_ref()
             .map_err(|e| e.clone())?;
-        Ok(Play { driver, upstream: &ep.base, ping_cycle_ms: cycle, scale: opts.time_scale })
+        let server = feeds.iter().find(|((n, p), _)| *n == cell.server && *p == cell.profile).map(|(_, f)| f);
+        Ok(Play { driver, upstream: &ep.base, server, ping_cycle_ms: cycle, scale: opts.time_scale })
     };
     // Connect first: a pair that never connects is NO without playing the rest.
     let connect = scenarios.iter().find(|s| s.id == "interop/connect").unwrap_or(&scenarios[0]);
@@ -230,6 +257,10 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         judge(cell);
         on_cell(cell);
     }
+    let unexpected = check_known(&mut cells, &known);
+    for f in forwarders {
+        f.abort();
+    }
     for ((_, _), ep) in endpoints {
         drop(ep);
     }
@@ -247,7 +278,29 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         cells,
         wall_ms: started.elapsed().as_millis() as u64,
         not_measured,
+        unexpected,
     })
+}
+
+/// Marks the disagreements listed as known and returns what makes the matrix fail.
+fn check_known(cells: &mut [Cell], known: &[known::Known]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in cells.iter_mut() {
+        let entry = known.iter().find(|k| k.client == c.client && k.server == c.server && k.profile == c.profile);
+        let label = format!("{} × {} [{}]", c.client, c.server, c.profile);
+        match (c.agreement, entry) {
+            (Some(a), Some(k)) if a.is_disagreement() => c.known = Some(k.reason.clone()),
+            (Some(a), None) if a.is_disagreement() => {
+                out.push(format!("{label}: {} (measured {}: {})", a.describe(), c.verdict.as_str(), c.reason))
+            }
+            (_, Some(_)) => out.push(format!(
+                "{label}: listed as a known disagreement, but it {} now; remove the entry",
+                c.agreement.map(|a| a.describe()).unwrap_or("is not documented")
+            )),
+            _ => {}
+        }
+    }
+    out
 }
 
 async fn play_units<'a>(

@@ -7,10 +7,19 @@ use crate::targets::driver::Driver;
 use crate::wire::Transcript;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
+
+/// What one shared server's driver reports (connections, what its application received),
+/// fanned out to every scenario played against that server.
+pub type ServerFeed = broadcast::Sender<Value>;
+
+/// Server reports a scenario keeps while it waits for its own (reports of other clients of
+/// the same server pass through too).
+const MAX_SERVER_SEEN: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +51,8 @@ static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 pub struct Play<'a> {
     pub driver: &'a Driver,
     pub upstream: &'a str,
+    /// The server's reports; None when its target reports nothing.
+    pub server: Option<&'a ServerFeed>,
     pub ping_cycle_ms: u64,
     pub scale: f64,
 }
@@ -54,6 +65,8 @@ struct Ctx {
     vars: Vars,
     last_ack: Option<String>,
     socket_id: Option<String>,
+    server_rx: Option<broadcast::Receiver<Value>>,
+    server_seen: VecDeque<Value>,
 }
 
 type R = Result<(), (Outcome, String)>;
@@ -72,6 +85,8 @@ impl Play<'_> {
         let log = Transcript::new();
         let key = format!("k{}", NEXT_CLIENT.fetch_add(1, Ordering::Relaxed));
         let rx = self.driver.subscribe(&key);
+        // Subscribed before the client exists, so none of its server reports can be missed.
+        let server_rx = self.server.map(|f| f.subscribe());
         let proxy = match Proxy::start(self.upstream, log.clone()).await {
             Ok(p) => p,
             Err(e) => {
@@ -86,7 +101,17 @@ impl Play<'_> {
                 }
             }
         };
-        let mut cx = Ctx { key: key.clone(), rx, seen: vec![], log: log.clone(), vars: Vars::default(), last_ack: None, socket_id: None };
+        let mut cx = Ctx {
+            key: key.clone(),
+            rx,
+            seen: vec![],
+            log: log.clone(),
+            vars: Vars::default(),
+            last_ack: None,
+            socket_id: None,
+            server_rx,
+            server_seen: VecDeque::new(),
+        };
         let mut outcome = (Outcome::Pass, String::new());
         for (i, step) in sc.steps.iter().enumerate() {
             if let Err((o, m)) = self.step(&mut cx, &proxy, sc, step, websocket_only).await {
@@ -131,6 +156,51 @@ impl Play<'_> {
                         "no {what} within {} ms; the client reported: {}",
                         within.as_millis(),
                         if seen.is_empty() { "nothing".into() } else { seen.join(", ") }
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The next report of the server application about this scenario's client (its
+    /// sessions are the ids that crossed this scenario's proxy) that `accept` takes.
+    async fn next_server(
+        &self,
+        cx: &mut Ctx,
+        proxy: &Proxy,
+        what: &str,
+        accept: &dyn Fn(&Value) -> bool,
+        within: Duration,
+    ) -> Result<Value, (Outcome, String)> {
+        if cx.server_rx.is_none() {
+            return Err((Outcome::Unsupported, "the server target does not report what its application receives".into()));
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let ids = proxy.session_ids();
+            if let Some(i) = cx.server_seen.iter().position(|v| belongs(v, &ids) && accept(v)) {
+                let v = cx.server_seen.remove(i).unwrap_or(Value::Null);
+                cx.log.log(format!("server app reports {v}"));
+                return Ok(v);
+            }
+            let rx = cx.server_rx.as_mut().expect("checked above");
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(v)) => {
+                    if cx.server_seen.len() == MAX_SERVER_SEEN {
+                        cx.server_seen.pop_front();
+                    }
+                    cx.server_seen.push_back(v);
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    cx.log.log(format!("harness: {n} server reports were dropped before this scenario read them"));
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return fail("the server driver is gone"),
+                Err(_) => {
+                    let ours: Vec<String> = cx.server_seen.iter().filter(|v| belongs(v, &ids)).map(|v| v.to_string()).collect();
+                    return fail(format!(
+                        "no {what} within {} ms; the server application reported for this client: {}",
+                        within.as_millis(),
+                        if ours.is_empty() { "nothing".into() } else { ours.join(", ") }
                     ));
                 }
             }
@@ -251,8 +321,72 @@ impl Play<'_> {
                 cx.socket_id = id;
                 Ok(())
             }
+            Step::ExpectServerConnection { namespace, auth, partial } => {
+                let nsp = namespace.clone().unwrap_or_else(|| "/".into());
+                let n = nsp.clone();
+                let accept = move |v: &Value| is("connection")(v) && layer_nsp(v) == Some(n.as_str());
+                let v = self.next_server(cx, proxy, &format!("connection to `{nsp}`"), &accept, self.wait()).await?;
+                let Some(want) = auth else { return Ok(()) };
+                let got = v.get("auth").cloned().unwrap_or(Value::Null);
+                let m = if *partial {
+                    json_match_partial(want, &got, &mut cx.vars, "auth")
+                } else {
+                    json_match(want, &got, &mut cx.vars, "auth")
+                };
+                m.or_else(|m| fail(format!("the server application got the connection to `{nsp}` with auth {got}: {m}")))
+            }
+            Step::ExpectServerReceived { name, args, namespace, ack } => {
+                let nsp = namespace.clone().unwrap_or_else(|| "/".into());
+                let (n, ns) = (name.clone(), nsp.clone());
+                let accept = move |v: &Value| {
+                    is("received")(v) && layer_nsp(v) == Some(ns.as_str()) && v.get("name").and_then(|x| x.as_str()) == Some(n.as_str())
+                };
+                let v = self.next_server(cx, proxy, &format!("event `{name}` received on `{nsp}`"), &accept, self.wait()).await?;
+                let got = server_args(&v)?;
+                match_args(args, &got, false, &mut cx.vars)
+                    .or_else(|m| fail(format!("the server application received `{name}` with {got}: {m}")))?;
+                if let Some(want) = ack {
+                    let asked = v.get("ack").and_then(|a| a.as_bool());
+                    if asked != Some(*want) {
+                        return fail(format!(
+                            "the server application received `{name}` {} an ack request",
+                            if *want { "without" } else { "with" }
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Step::ExpectServerAck { name, args } => {
+                let n = name.clone();
+                let accept = move |v: &Value| is("ack_received")(v) && v.get("name").and_then(|x| x.as_str()) == Some(n.as_str());
+                let v = self.next_server(cx, proxy, &format!("the client's ack of `{name}`"), &accept, self.wait()).await?;
+                let got = server_args(&v)?;
+                match_args(args, &got, false, &mut cx.vars)
+                    .or_else(|m| fail(format!("the server application received the ack of `{name}` with {got}: {m}")))
+            }
         }
     }
+}
+
+/// The namespace of a socket.io-layer server report.
+fn layer_nsp(v: &Value) -> Option<&str> {
+    (v.get("layer").and_then(|l| l.as_str()) == Some("socket.io")).then(|| v.get("nsp").and_then(|n| n.as_str())).flatten()
+}
+
+fn server_args(v: &Value) -> Result<Value, (Outcome, String)> {
+    if let Some(n) = v.get("args_truncated") {
+        return fail(format!("the server driver reported {n} bytes of arguments, too many to show"));
+    }
+    Ok(v.get("args").cloned().unwrap_or(Value::Null))
+}
+
+/// Whether a server report is about a session that crossed this scenario's proxy: by its
+/// Engine.IO sid, or its socket id (`/custom#<sid>` on Socket.IO v4 servers).
+fn belongs(v: &Value, ids: &BTreeSet<String>) -> bool {
+    let has = |k: &str| {
+        v.get(k).and_then(|x| x.as_str()).is_some_and(|id| ids.contains(id) || id.rsplit_once('#').is_some_and(|(_, s)| ids.contains(s)))
+    };
+    has("sid") || has("socket_id")
 }
 
 fn match_args(want: &[Value], got: &Value, partial: bool, vars: &mut Vars) -> Result<(), String> {
@@ -294,6 +428,9 @@ fn step_name(s: &Step) -> &'static str {
         Step::ExpectDisconnect { .. } => "expect_disconnect",
         Step::Cut { .. } => "cut",
         Step::ExpectReconnect {} => "expect_reconnect",
+        Step::ExpectServerConnection { .. } => "expect_server_connection",
+        Step::ExpectServerReceived { .. } => "expect_server_received",
+        Step::ExpectServerAck { .. } => "expect_server_ack",
     }
 }
 

@@ -1,5 +1,4 @@
 //! The matrix as a terminal table, Markdown, JSON and a self-contained HTML page.
-use super::compat::Agreement;
 use super::{Cell, CellVerdict, Matrix};
 use std::fmt::Write;
 
@@ -29,13 +28,14 @@ fn find<'a>(m: &'a Matrix, client: &str, server: &str, profile: &str) -> Option<
 fn mark(c: &Cell) -> &'static str {
     match c.agreement {
         None => "",
-        Some(Agreement::Agrees) => " ✓",
-        Some(_) => " ≠",
+        Some(a) if a.is_disagreement() && c.known.is_some() => " ≈",
+        Some(a) if a.is_disagreement() => " ≠",
+        Some(_) => " ✓",
     }
 }
 
 fn differences(m: &Matrix) -> Vec<&Cell> {
-    m.cells.iter().filter(|c| matches!(c.agreement, Some(a) if a != Agreement::Agrees)).collect()
+    m.cells.iter().filter(|c| matches!(c.agreement, Some(a) if a.is_disagreement())).collect()
 }
 
 pub fn terminal(m: &Matrix) -> String {
@@ -57,7 +57,7 @@ pub fn terminal(m: &Matrix) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it (listed below)");
+    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it (listed below) · ≈ differs, a known finding (fixtures/expectations/matrix.toml)");
     let not_yes: Vec<&Cell> = m.cells.iter().filter(|c| c.verdict != CellVerdict::Yes).collect();
     if !not_yes.is_empty() {
         let _ = writeln!(out, "\nWhy not YES:");
@@ -72,7 +72,7 @@ pub fn terminal(m: &Matrix) -> String {
             let d = c.documented.as_ref().expect("agreement implies documented");
             let _ = writeln!(
                 out,
-                "  {} × {}: {} (table `{}`: {} × {} = {}); measured {}",
+                "  {} × {}: {} (table `{}`: {} × {} = {}); measured {}{}",
                 c.client,
                 col_label(&c.server, &c.profile),
                 c.agreement.map(|a| a.describe()).unwrap_or(""),
@@ -80,8 +80,15 @@ pub fn terminal(m: &Matrix) -> String {
                 d.row,
                 d.column,
                 d.label(),
-                c.verdict.as_str()
+                c.verdict.as_str(),
+                c.known.as_ref().map(|k| format!("; known: {k}")).unwrap_or_default()
             );
+        }
+    }
+    if !m.unexpected.is_empty() {
+        let _ = writeln!(out, "\nUnexpected (the matrix fails; list a checked finding in fixtures/expectations/matrix.toml):");
+        for u in &m.unexpected {
+            let _ = writeln!(out, "  {u}");
         }
     }
     let _ = writeln!(out, "\n{} cells in {:.1} s", m.cells.len(), m.wall_ms as f64 / 1000.0);
@@ -111,7 +118,7 @@ pub fn markdown(m: &Matrix) -> String {
             .collect();
         let _ = writeln!(out, "| `{client}` | {} |", row.join(" | "));
     }
-    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it\n");
+    let _ = writeln!(out, "\n✓ agrees with the documented table · ≠ differs from it · ≈ differs, a known finding\n");
     let not_yes: Vec<&Cell> = m.cells.iter().filter(|c| c.verdict != CellVerdict::Yes).collect();
     if !not_yes.is_empty() {
         let _ = writeln!(out, "<details><summary>Why not YES ({} cells)</summary>\n", not_yes.len());
@@ -134,7 +141,7 @@ pub fn markdown(m: &Matrix) -> String {
             let d = c.documented.as_ref().expect("agreement implies documented");
             let _ = writeln!(
                 out,
-                "- `{}` × `{}`: {} — documented {} ({} table, {} × {}), measured {}",
+                "- `{}` × `{}`: {} — documented {} ({} table, {} × {}), measured {}{}",
                 c.client,
                 col_label(&c.server, &c.profile),
                 c.agreement.map(|a| a.describe()).unwrap_or(""),
@@ -142,7 +149,8 @@ pub fn markdown(m: &Matrix) -> String {
                 d.table,
                 d.row,
                 d.column,
-                c.verdict.as_str()
+                c.verdict.as_str(),
+                c.known.as_ref().map(|k| format!(" (known: {})", k.replace('|', "\\|"))).unwrap_or_default()
             );
         }
     }
@@ -193,7 +201,7 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#07
         for (s, p) in &cols {
             match find(m, client, s, p) {
                 Some(c) => {
-                    let diff = matches!(c.agreement, Some(a) if a != Agreement::Agrees);
+                    let diff = matches!(c.agreement, Some(a) if a.is_disagreement());
                     let doc = c
                         .documented
                         .as_ref()
@@ -244,7 +252,7 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#07
     }
     out.push_str("<h2>Cells</h2>");
     for c in &m.cells {
-        let diff = matches!(c.agreement, Some(a) if a != Agreement::Agrees);
+        let diff = matches!(c.agreement, Some(a) if a.is_disagreement());
         let _ = write!(
             out,
             "<details id=\"{}\"{}><summary><b>{}</b> × <b>{}</b>: {} {}</summary>",
@@ -280,7 +288,10 @@ pub fn snapshot_table(m: &Matrix) -> String {
         let doc = c
             .documented
             .as_ref()
-            .map(|d| format!("documented {} → {}", d.label(), c.agreement.map(|a| a.describe()).unwrap_or("")))
+            .map(|d| {
+                let known = if c.known.is_some() { ", listed as known" } else { "" };
+                format!("documented {} → {}{known}", d.label(), c.agreement.map(|a| a.describe()).unwrap_or(""))
+            })
             .unwrap_or_else(|| "not documented".into());
         let failing: Vec<String> = c
             .scenarios

@@ -67,6 +67,30 @@ pub enum Step {
     },
     /// The client connects again on its own, with a new socket id.
     ExpectReconnect {},
+    /// The server application saw this client connect to `namespace` (default `/`), with an
+    /// auth payload matching `auth` when given (its driver's socket.io `connection` report).
+    ExpectServerConnection {
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        auth: Option<Value>,
+        /// Objects in `auth` need only the keys given.
+        #[serde(default)]
+        partial: bool,
+    },
+    /// The server application received this event from this client, with these arguments
+    /// (its driver's `received` report): the client-to-server direction, judged where it arrives.
+    ExpectServerReceived {
+        name: String,
+        args: Vec<Value>,
+        #[serde(default)]
+        namespace: Option<String>,
+        /// Whether the client asked for an ack.
+        #[serde(default)]
+        ack: Option<bool>,
+    },
+    /// The server application received the client's answer to its emit of `name` with an ack.
+    ExpectServerAck { name: String, args: Vec<Value> },
 }
 
 fn default_down() -> u64 {

@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +49,50 @@ struct State {
     cut: watch::Sender<u64>,
     /// New connections are dropped until then (a proxy restarting).
     blackout_until: Mutex<Option<tokio::time::Instant>>,
+    /// Engine.IO session ids and Socket.IO socket ids that crossed this proxy: they tell
+    /// which of a shared server's reports belong to the client behind it.
+    ids: Mutex<BTreeSet<String>>,
+}
+
+/// Longest id worth keeping (sids are ~20 characters; anything longer is not an id).
+const MAX_ID: usize = 128;
+/// A proxy carries a handful of sessions; a hostile peer cannot grow the set beyond this.
+const MAX_IDS: usize = 256;
+
+fn note_id(st: &State, id: &str) {
+    if id.is_empty() || id.len() > MAX_ID {
+        return;
+    }
+    if let Ok(mut ids) = st.ids.lock() {
+        if ids.len() < MAX_IDS {
+            ids.insert(id.to_string());
+        }
+    }
+}
+
+/// The `sid` query parameter of a client request.
+fn note_query_sid(st: &State, query: &str) {
+    for kv in query.split('&') {
+        if let Some(v) = kv.strip_prefix("sid=") {
+            // Engine.IO ids are URL-safe (base64url, UUIDs), so they arrive unescaped.
+            note_id(st, v);
+        }
+    }
+}
+
+/// Every `"sid":"…"` in a server's message: the open packet's session id and the socket
+/// ids of Socket.IO v5 CONNECT answers.
+fn note_body_ids(st: &State, body: &[u8]) {
+    const KEY: &[u8] = b"\"sid\":\"";
+    let mut rest = body;
+    while let Some(i) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[i + KEY.len()..];
+        let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+        if let Ok(id) = std::str::from_utf8(&rest[..end]) {
+            note_id(st, id);
+        }
+        rest = &rest[end..];
+    }
 }
 
 pub struct Proxy {
@@ -78,6 +123,7 @@ impl Proxy {
             client,
             cut,
             blackout_until: Mutex::new(None),
+            ids: Mutex::new(BTreeSet::new()),
         });
         let st = state.clone();
         let accept = tokio::spawn(async move {
@@ -102,6 +148,11 @@ impl Proxy {
             }
         });
         Ok(Proxy { addr, state, accept })
+    }
+
+    /// The session and socket ids seen so far (see `State::ids`).
+    pub fn session_ids(&self) -> BTreeSet<String> {
+        self.state.ids.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
     pub fn url(&self) -> String {
@@ -174,6 +225,7 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
     let (parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let query = parts.uri.query().unwrap_or("").to_string();
+    note_query_sid(&st, &query);
     let rev = rev_of(&query);
     let body = match Limited::new(body, MAX_READ).collect().await {
         Ok(b) => b.to_bytes(),
@@ -226,6 +278,7 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
         }
     };
     let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
+    note_body_ids(&st, &bytes);
     st.transcript.log(format!("server → {status} | {}", decode_for_log(rev, &bytes, ct.as_deref())));
     let mut resp = Response::new(Full::new(bytes));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -240,6 +293,7 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
 async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let target = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let rev = rev_of(req.uri().query().unwrap_or(""));
+    note_query_sid(&st, req.uri().query().unwrap_or(""));
     st.transcript.log(format!("client → ws {target}"));
     let Some(key) = req.headers().get("sec-websocket-key").map(|k| k.as_bytes().to_vec()) else {
         return plain(StatusCode::BAD_REQUEST, "proxy: websocket request without Sec-WebSocket-Key");
@@ -334,6 +388,10 @@ where
             m = u_rx.next() => {
                 let Some(Ok(m)) = m else { st.transcript.log("server → (websocket ended)"); break };
                 if let Some(fr) = frame_of(&m) {
+                    match &fr {
+                        Frame::Text(t) => note_body_ids(&st, t.as_bytes()),
+                        Frame::Binary(b) => note_body_ids(&st, b),
+                    }
                     let shown = show_frame(rev, &fr);
                     let is_ping = matches!(eio::decode_frame(rev, &fr), Ok(p) if p.kind == eio::PacketType::Ping);
                     if f.drop_pings && is_ping {
