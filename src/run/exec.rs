@@ -787,7 +787,12 @@ impl<'a> Exec<'a> {
 
     async fn server_event(&mut self, s: &ServerEventStep) -> StepResult {
         if self.events.is_none() {
-            return Err(Stop::Unsupported("the target reports no server-side events (no driver)".into()));
+            // A server started by hand reports nothing: this check cannot be judged, but the
+            // wire steps after it still can, so the case goes on (and cannot end as a pass).
+            let note = format!("the server side is not observable (a server started by hand reports no `{}` events)", s.event);
+            self.transcript.log(format!("# unsupported: {note}"));
+            self.unreported.get_or_insert(note);
+            return Ok(());
         }
         let matches = |v: &Value, vars: &mut Vars| -> bool {
             if v.get("event").and_then(|e| e.as_str()) != Some(s.event.as_str()) {
