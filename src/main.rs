@@ -65,6 +65,10 @@ enum Cmd {
         /// Show transcripts of every non-passing case, not only unexpected ones.
         #[arg(long, short)]
         verbose: bool,
+        /// Run an unexpected result again, alone, up to N more times; one that then comes out
+        /// as expected is reported as flaky (terminal, JSON `attempts`, JUnit), not hidden.
+        #[arg(long, default_value_t = 0)]
+        retries: u32,
         /// Where the target's driver runs: `process` (its runtime installed here) or
         /// `container` (its family's image, built on first use; see `siospec containers`).
         #[arg(long, value_enum, default_value_t = BackendArg::Process, conflicts_with = "url")]
@@ -261,7 +265,7 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose, backend } => {
+        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose, retries, backend } => {
             project.backend = backend.into();
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
@@ -273,7 +277,7 @@ fn main() -> ExitCode {
             let opts = RunOptions { time_scale, jobs };
             rt.block_on(async move {
                 tokio::select! {
-                    code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown }, opts, verbose) => code,
+                    code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown, retries }, opts, verbose) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("interrupted: stopping targets");
                         ExitCode::from(130)
@@ -447,6 +451,8 @@ async fn matrix_cmd(
 
 /// Report files asked for on the command line.
 struct Outputs {
+    /// `--retries`: more attempts for an unexpected result.
+    retries: u32,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     markdown: Option<PathBuf>,
@@ -536,8 +542,11 @@ async fn run_cmd(
             bar.println(format!("  {} {}", r.verdict, r.id));
         }
     };
-    let results = run::run_all(&target, &planned, &opts, &expectations, &on_done).await;
+    let mut results = run::run_all(&target, &planned, &opts, &expectations, &on_done).await;
     bar.finish_and_clear();
+    if outputs.retries > 0 {
+        run::retry_unexpected(&target, &planned, &mut results, outputs.retries, &opts, &expectations).await;
+    }
     target.shutdown().await;
     print!("{}", report::terminal::render(&name, &results, verbose));
     let files = [

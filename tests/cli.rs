@@ -228,3 +228,76 @@ fn ctrl_c_stops_the_run_and_its_driver() {
         assert!(gone, "driver {d} outlived the interrupted run");
     }
 }
+
+/// A scratch project with the eio4 handshake suite and an expectations file for engine.io.
+fn scratch_with_expectations(name: &str, expectations: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::copy(root().join("suites/eio4/handshake.toml"), dir.join("suites/eio4/handshake.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("fixtures/expectations")).unwrap();
+    write(&dir.join("fixtures/expectations/engine.io@6.6.12.toml"), expectations);
+    dir
+}
+
+#[test]
+fn a_result_accepted_from_a_verdict_set_is_shown_and_counted() {
+    let dir = scratch_with_expectations(
+        "accepted",
+        "[[expect]]\ncase = \"eio4/handshake/polling/opens-session\"\nverdict = [\"fail\", \"pass\"]\nreason = \"a race inside the implementation (test)\"\n",
+    );
+    let json = dir.join("report.json");
+    let junit = dir.join("report.xml");
+    let md = dir.join("report.md");
+    let o = bin()
+        .args(["--root", dir.to_str().unwrap(), "run", "--target", "engine.io@6.6.12", "--case", "eio4/handshake/polling/opens-*"])
+        .args(["--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "--markdown", md.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("; 0 unexpected; 1 accepted from a verdict set, 0 flaky"), "summary line: {out}");
+    assert!(out.contains("accepted from the verdict set fail|pass"), "the case line says so: {out}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["summary"]["accepted_from_set"], 1, "{v}");
+    assert_eq!(v["summary"]["flaky"], 0, "{v}");
+    let c = &v["cases"][0];
+    assert_eq!(c["id"], "eio4/handshake/polling/opens-session");
+    assert_eq!(c["verdict"], "pass");
+    assert_eq!(c["accepted"], serde_json::json!(["fail", "pass"]), "{c}");
+    assert_eq!(c["attempts"], 1, "{c}");
+    assert!(c.get("earlier_verdicts").is_none(), "{c}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"name="siospec.accepted" value="fail|pass""#) && xml.contains("accepted from the verdict set"), "{xml}");
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("1 accepted from a verdict set, 0 flaky"), "{md}");
+}
+
+#[test]
+fn retried_unexpected_results_keep_their_attempts_and_non_passing_ones_show_requirement_and_source() {
+    // broken/no-ping without its expectations file: the ping-pong case fails on both attempts.
+    let dir = scratch("retries");
+    std::fs::copy(root().join("suites/eio4/heartbeat.toml"), dir.join("suites/eio4/heartbeat.toml")).unwrap();
+    let json = dir.join("report.json");
+    let junit = dir.join("report.xml");
+    let o = bin()
+        .args(["--root", dir.to_str().unwrap(), "run", "--target", "broken/no-ping", "--case", "eio4/heartbeat/websocket/ping-pong"])
+        .args(["--retries", "1", "-v", "--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("; 1 unexpected; 0 accepted from a verdict set, 0 flaky"), "a result unexpected twice is not flaky: {out}");
+    assert!(out.contains("requirement (MUST): ") && out.contains("source: engine.io-protocol v4"), "{out}");
+    assert!(out.contains("retried: fail then fail (2 attempts)"), "{out}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let c = &v["cases"][0];
+    assert_eq!(c["verdict"], "fail", "{c}");
+    assert_eq!(c["attempts"], 2, "{c}");
+    assert_eq!(c["earlier_verdicts"], serde_json::json!(["fail"]), "{c}");
+    assert!(c["requirement"].as_str().is_some_and(|s| !s.is_empty()), "{c}");
+    assert!(c["source"].as_str().is_some_and(|s| s.starts_with("engine.io-protocol v4")), "{c}");
+    assert_eq!(c["level"], "MUST", "{c}");
+    assert!(c.get("accepted").is_none(), "{c}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"name="siospec.attempts" value="2""#) && xml.contains(r#"name="siospec.source""#), "{xml}");
+    assert!(xml.contains("requirement (MUST): "), "the failure text names the requirement: {xml}");
+}

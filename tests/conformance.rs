@@ -76,19 +76,15 @@ fn run_trial(target_name: &str, suite: &str) -> Result<(), Failed> {
     let opts = RunOptions { time_scale: time_scale(), jobs: 16 };
     let mut results = runtime().block_on(run::run_all(&t, &planned, &opts, &expectations, &|_| {}));
     // An unexpected result gets one more try, alone, like nextest's retries: an implementation
-    // race that its expectations do not list must not turn CI red at random, but it is named.
-    let again: Vec<run::Planned> =
-        planned.iter().filter(|p| results.iter().any(|r| r.id == p.case.id() && r.is_unexpected())).cloned().collect();
-    if !again.is_empty() {
-        let retried = runtime().block_on(run::run_all(&t, &again, &RunOptions { jobs: 1, ..opts.clone() }, &expectations, &|_| {}));
-        for r in retried {
-            if let Some(slot) = results.iter_mut().find(|x| x.id == r.id) {
-                if !r.is_unexpected() {
-                    eprintln!("FLAKY {target_name}: {} was {} then {} on a retry", r.id, slot.verdict, r.verdict);
-                }
-                *slot = r;
-            }
-        }
+    // race that its expectations do not list must not turn CI red at random, but it is named
+    // (FLAKY here, `attempts` in the reports) and counted in the summary line.
+    runtime().block_on(run::retry_unexpected(&t, &planned, &mut results, 1, &opts, &expectations));
+    for r in results.iter().filter(|r| r.is_flaky()) {
+        eprintln!("FLAKY {target_name}: {} was {}", r.id, r.attempts_note());
+    }
+    let summary = run::Summary::of(&results);
+    if summary.accepted_from_set + summary.flaky > 0 {
+        eprintln!("{target_name}::{suite}: {}", summary.line());
     }
     let table = report::verdict_table(&results);
     let unexpected: Vec<String> = results

@@ -13,26 +13,40 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-/// One line per case, then the details of every unexpected result and a summary.
+/// One line per case, then the details of every unexpected result (every non-passing one
+/// with `verbose`) and a summary line that also counts results accepted from a verdict set
+/// and flaky ones, so a green run says how green it is.
 pub fn render(target: &str, results: &[CaseResult], verbose: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "target: {target}");
     for r in results {
-        let note = if r.is_unexpected() {
-            "  <- unexpected".to_string()
+        let mut notes = Vec::new();
+        if r.is_unexpected() {
+            notes.push("<- unexpected".to_string());
         } else if r.verdict != Verdict::Pass && r.verdict != Verdict::Unsupported {
-            format!("  (expected: {})", r.expected_reason.as_deref().unwrap_or(""))
+            notes.push(format!("(expected: {})", r.expected_reason.as_deref().unwrap_or("")));
         } else if r.verdict == Verdict::Unsupported {
-            format!("  ({})", r.message)
-        } else {
-            String::new()
-        };
+            notes.push(format!("({})", r.message));
+        }
+        for c in super::caveats(r) {
+            notes.push(format!("[{c}]"));
+        }
+        let note = if notes.is_empty() { String::new() } else { format!("  {}", notes.join(" ")) };
         let _ = writeln!(out, "  {} {:>5}ms {}{}", mark(r.verdict), r.duration_ms, r.id, note);
     }
-    let unexpected: Vec<&CaseResult> = results.iter().filter(|r| r.is_unexpected() || (verbose && r.verdict != Verdict::Pass)).collect();
-    for r in unexpected {
+    let shown: Vec<&CaseResult> = results.iter().filter(|r| r.is_unexpected() || (verbose && r.verdict != Verdict::Pass)).collect();
+    for r in shown {
         let _ = writeln!(out, "\n--- {} [{}; expected {}]", r.id, r.verdict, r.expected);
         let _ = writeln!(out, "    {}", r.title);
+        for l in super::requirement_lines(r) {
+            let _ = writeln!(out, "    {l}");
+        }
+        if let Some(reason) = r.expected_reason.as_deref().filter(|_| !r.is_unexpected()) {
+            let _ = writeln!(out, "    known deviation: {reason}");
+        }
+        for c in super::caveats(r) {
+            let _ = writeln!(out, "    {c}");
+        }
         if !r.message.is_empty() {
             let _ = writeln!(out, "    {}", r.message);
         }
@@ -41,10 +55,6 @@ pub fn render(target: &str, results: &[CaseResult], verbose: bool) -> String {
         }
     }
     let s = Summary::of(results);
-    let _ = writeln!(
-        out,
-        "\n{} cases: {} pass, {} fail, {} non-strict, {} unsupported, {} error, {} timeout; {} unexpected",
-        s.total, s.pass, s.fail, s.non_strict, s.unsupported, s.error, s.timeout, s.unexpected
-    );
+    let _ = writeln!(out, "\n{}", s.line());
     out
 }
