@@ -180,7 +180,7 @@ impl Play<'_> {
             let ids = proxy.session_ids();
             if let Some(i) = cx.server_seen.iter().position(|v| belongs(v, &ids) && accept(v)) {
                 let v = cx.server_seen.remove(i).unwrap_or(Value::Null);
-                cx.log.log(format!("server app reports {v}"));
+                cx.log.log(format!("⊙ server app: {v}"));
                 return Ok(v);
             }
             let rx = cx.server_rx.as_mut().expect("checked above");
