@@ -126,6 +126,20 @@ pub fn load(dir: &Path) -> Result<Vec<Scenario>, SuiteError> {
                     message: format!("scenario `{}` must start with a connect step", s.id),
                 });
             }
+            // An authoring mistake is the suite's, never the cell's: refused here, not failed at run time.
+            let mut emitted_with_ack = false;
+            for (i, step) in s.steps.iter().enumerate() {
+                match step {
+                    Step::Emit { ack: true, .. } => emitted_with_ack = true,
+                    Step::ExpectAck { .. } if !emitted_with_ack => {
+                        return Err(SuiteError::Invalid {
+                            file: f.clone(),
+                            message: format!("scenario `{}`, step {}: expect_ack needs an earlier emit with `ack = true`", s.id, i + 1),
+                        });
+                    }
+                    _ => {}
+                }
+            }
             out.push(s);
         }
     }

@@ -126,7 +126,7 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn packet_type_by_name(n: &str) -> Option<PacketType> {
+pub(crate) fn packet_type_by_name(n: &str) -> Option<PacketType> {
     if let Some(c) = n.chars().next().filter(|_| n.len() == 1) {
         return PacketType::from_char(c);
     }

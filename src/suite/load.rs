@@ -97,11 +97,44 @@ fn line_of_id(text: &str, id: &str) -> usize {
     text.lines().position(|l| l.trim_start().starts_with("id") && l.contains(&needle)).map(|i| i + 1).unwrap_or(1)
 }
 
+/// Line of a case's field, of its `step`-th `[[case.step]]` (0-based), or of a field inside
+/// that step, counted from the case's `id` line up to the next `[[case]]`.
+fn line_of(text: &str, id: &str, step: Option<usize>, field: Option<&str>) -> usize {
+    let id_line = line_of_id(text, id);
+    let lines: Vec<&str> = text.lines().collect();
+    let case_end = (id_line..lines.len()).find(|&i| lines[i].trim() == "[[case]]").unwrap_or(lines.len());
+    let key = |l: &str, f: &str| l.trim_start().strip_prefix(f).is_some_and(|r| r.trim_start().starts_with('='));
+    let Some(n) = step else {
+        let found = field.and_then(|f| (id_line - 1..case_end).find(|&i| key(lines[i], f)));
+        return found.map(|i| i + 1).unwrap_or(id_line);
+    };
+    let Some(start) = (id_line..case_end).filter(|&i| lines[i].trim() == "[[case.step]]").nth(n) else { return id_line };
+    let end = (start + 1..case_end).find(|&i| lines[i].trim_start().starts_with("[[")).unwrap_or(case_end);
+    // The field as a key of the step, else inside an inline table (`packets = [{ binary = … }]`).
+    let inline = |l: &str, f: &str| {
+        l.match_indices(f).any(|(at, _)| {
+            let before = l[..at].chars().next_back();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && l[at + f.len()..].trim_start().starts_with('=')
+        })
+    };
+    let found =
+        field.and_then(|f| (start + 1..end).find(|&i| key(lines[i], f)).or_else(|| (start + 1..end).find(|&i| inline(lines[i], f))));
+    found.unwrap_or(start) + 1
+}
+
 pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
     let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io { file: file.to_path_buf(), source })?;
     let parsed: SuiteFile = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-        SuiteError::Syntax { file: file.to_path_buf(), line, col, message: e.message().trim().to_string() }
+        let (mut line, mut col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+        let message = e.message().trim().to_string();
+        // An unknown field is reported on its table (a step's `[[case.step]]`): point at the key.
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            let is_key = |l: &str| l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
+            if let Some(i) = text.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
+                (line, col) = (i + 1, 1);
+            }
+        }
+        SuiteError::Syntax { file: file.to_path_buf(), line, col, message }
     })?;
     let dir_name = file.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let at = |id: &str, message: String| {
@@ -143,6 +176,14 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
                     ),
                 ));
             }
+        }
+        if let Err(p) = super::validate::check_case(&def, &parsed.suite) {
+            let line = line_of(&text, &def.id, p.step, p.field);
+            let place = match p.step {
+                Some(i) => format!("case `{}`, step {} ({})", def.id, i + 1, def.steps[i].kind()),
+                None => format!("case `{}`", def.id),
+            };
+            return Err(SuiteError::Syntax { file: file.to_path_buf(), line, col: 1, message: format!("{place}: {}", p.message) });
         }
         if def.transports.is_empty() {
             return Err(at(&def.id, format!("case `{}` lists no transports", def.id)));

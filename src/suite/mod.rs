@@ -2,7 +2,9 @@
 pub mod client_steps;
 pub mod load;
 pub mod model;
+pub mod standard;
 pub mod steps;
+pub mod validate;
 
 pub use load::{load_all, load_file, Case, SuiteError, Suites};
 pub use model::{Layer, Level, Revision, Role, Transport};
