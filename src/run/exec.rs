@@ -424,15 +424,48 @@ impl<'a> Exec<'a> {
     }
 
     /// Engine.IO v3: when to send the next keep-alive ping while a step waits on a websocket
-    /// session (None: v4, polling, or auto_pong off). Half the pingInterval, like a client that
-    /// pings on time with room to spare.
+    /// session (None: v4, polling, or auto_pong off). See [`Self::v3_keepalive_period`].
     fn v3_keepalive_start(&self, name: &str) -> Option<Instant> {
         let ws = self.sessions.get(name).is_some_and(|s| s.is_ws());
         if self.rev != EioRevision::V3 || !self.case.def.auto_pong || !ws {
             return None;
         }
+        Some(Instant::now() + self.v3_keepalive_period())
+    }
+
+    /// How often the harness pings a v3 server while it waits: half the shorter of the
+    /// advertised pingInterval and pingTimeout. A server must wait pingInterval + pingTimeout
+    /// for data, but some drop a client that is silent for pingTimeout (python-engineio 3.x
+    /// reads each frame with a pingTimeout deadline), and the harness must not be the reason
+    /// a session ends: half the shortest timer a server could apply leaves it that much margin.
+    fn v3_keepalive_period(&self) -> Duration {
         let interval: u64 = self.vars.get("pingInterval").and_then(|v| v.parse().ok()).unwrap_or(300);
-        Some(Instant::now() + Duration::from_millis((interval / 2).max(50)))
+        let timeout: u64 = self.vars.get("pingTimeout").and_then(|v| v.parse().ok()).unwrap_or(200);
+        Duration::from_millis((interval.min(timeout) / 2).max(50))
+    }
+
+    /// v3 keep-alive: Some(gap) when the harness itself has left the websocket silent for
+    /// longer than pingTimeout (the machine is too loaded to keep its own schedule). A server
+    /// that drops silent clients after pingTimeout may then end the session for that, so an end
+    /// seen now says nothing about the packet under test: the case is a harness error (and a
+    /// retry runs it again), never the target's verdict.
+    fn v3_harness_late(&self, name: &str) -> Option<u64> {
+        if self.rev != EioRevision::V3 || !self.case.def.auto_pong {
+            return None;
+        }
+        let last = self.sessions.get(name)?.last_sent?;
+        let timeout: u64 = self.vars.get("pingTimeout").and_then(|v| v.parse().ok()).unwrap_or(200);
+        let gap = last.elapsed().as_millis() as u64;
+        (gap > timeout).then_some(gap)
+    }
+
+    fn harness_late_error(&self, gap: u64, what: &str) -> Stop {
+        let timeout = self.vars.get("pingTimeout").unwrap_or("200");
+        Stop::Error(format!(
+            "{what}, but the harness had sent nothing on the websocket for {gap} ms, longer than the pingTimeout ({timeout} ms) \
+             some servers allow a silent client: the machine was too loaded for the harness to keep its pings on time, so the \
+             end cannot be judged (try --time-scale or fewer --jobs)"
+        ))
     }
 
     /// Sends the v3 keep-alive ping (a failure means the session is ending, which the caller
@@ -579,11 +612,18 @@ impl<'a> Exec<'a> {
         };
         let deadline = Instant::now() + self.scaled(ms);
         let mut next_ping = self.v3_keepalive_start(&name);
+        let mut late = None;
         loop {
             let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
             let r = self.session(&name)?.recv(until).await;
+            if !matches!(r, Err(WireError::Timeout { .. }) | Ok(Received::Packet(_))) || matches!(&r, Ok(Received::Packet(p)) if p.kind == PacketType::Close) {
+                if let Some(gap) = late.or_else(|| self.v3_harness_late(&name)) {
+                    return Err(self.harness_late_error(gap, "the session ended"));
+                }
+            }
             match r {
                 Err(WireError::Timeout { .. }) if until < deadline => {
+                    late = late.or_else(|| self.v3_harness_late(&name));
                     next_ping = self.v3_keepalive_ping(&name).await;
                     continue;
                 }
@@ -632,10 +672,18 @@ impl<'a> Exec<'a> {
         let ms = self.delay(&s.ms)?;
         let deadline = Instant::now() + Duration::from_millis(ms);
         let mut next_ping = self.v3_keepalive_start(&name);
+        let mut late = None;
         loop {
             let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
-            match self.session(&name)?.recv(until).await {
+            let r = self.session(&name)?.recv(until).await;
+            if matches!(r, Ok(Received::Ended { .. })) {
+                if let Some(gap) = late.or_else(|| self.v3_harness_late(&name)) {
+                    return Err(self.harness_late_error(gap, "the session ended"));
+                }
+            }
+            match r {
                 Err(WireError::Timeout { .. }) if until < deadline => {
+                    late = late.or_else(|| self.v3_harness_late(&name));
                     next_ping = self.v3_keepalive_ping(&name).await;
                 }
                 Err(WireError::Timeout { .. }) => return Ok(()),
@@ -702,6 +750,7 @@ impl<'a> Exec<'a> {
                 let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, "");
                 sess.sid = self.vars.get("sid").map(String::from);
                 sess.conn = crate::wire::session::Conn::Ws(c.conn);
+                sess.last_sent = Some(Instant::now());
                 if let Some(sio) = self.sio {
                     self.decoders.insert(s.session.clone(), SioDecoder::new(sio));
                 }
@@ -764,11 +813,20 @@ impl<'a> Exec<'a> {
                 }
             }
             EioRevision::V3 => {
+                let mut late = None;
                 for round in 1..=s.rounds {
+                    late = late.or_else(|| self.v3_harness_late(&name));
                     self.session(&name)?.send(&[Packet::new(PacketType::Ping, "")], false, within).await?;
                     let deadline = Instant::now() + self.scaled(timeout.max(200)) + Duration::from_millis(300);
                     let p = loop {
-                        let p = self.next_packet(&name, deadline, "a pong").await?;
+                        let p = match self.next_packet(&name, deadline, "a pong").await {
+                            Ok(p) => p,
+                            Err(Stop::Fail(m)) => match late.or_else(|| self.v3_harness_late(&name)) {
+                                Some(gap) => return Err(self.harness_late_error(gap, &format!("round {round}: {m}"))),
+                                None => return Err(Stop::Fail(m)),
+                            },
+                            Err(e) => return Err(e),
+                        };
                         if p.kind != PacketType::Noop {
                             break p;
                         }
@@ -777,7 +835,8 @@ impl<'a> Exec<'a> {
                         return fail(format!("round {round}: expected a pong (3), got {}", matchers::show_packet(&p)));
                     }
                     if round < s.rounds {
-                        tokio::time::sleep(Duration::from_millis(interval / 2)).await;
+                        // A client pinging with room to spare (see v3_keepalive_period).
+                        tokio::time::sleep(self.v3_keepalive_period()).await;
                     }
                 }
             }

@@ -38,6 +38,9 @@ pub struct EioSession {
     /// v3 JSONP polling with this `j` index: GET bodies are `___eio[j]("<payload>");`,
     /// POSTs are form-encoded `d=<payload>`.
     pub jsonp: Option<u32>,
+    /// When the harness last sent a websocket frame on this session (keep-alive bookkeeping:
+    /// a server may drop a client that is silent too long, so the harness checks its own gaps).
+    pub last_sent: Option<Instant>,
 }
 
 pub struct OpenInfo {
@@ -65,6 +68,7 @@ impl EioSession {
             inbox: VecDeque::new(),
             extra_query: extra_query.to_string(),
             jsonp: None,
+            last_sent: None,
         }
     }
 
@@ -128,6 +132,7 @@ impl EioSession {
         let open = open_json(&first)?;
         self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
         self.conn = Conn::Ws(c);
+        self.last_sent = Some(Instant::now());
         Ok(OpenInfo { open, status: None })
     }
 
@@ -137,6 +142,7 @@ impl EioSession {
             Conn::Ws(c) => {
                 for p in packets {
                     c.send(eio::encode_frame(self.rev, p)).await?;
+                    self.last_sent = Some(Instant::now());
                 }
                 Ok(None)
             }
@@ -174,7 +180,11 @@ impl EioSession {
     /// Sends text exactly as given: a POST body over polling, a text frame over websocket.
     pub async fn send_raw(&mut self, text: &str, timeout: Duration) -> Result<Option<Response>, WireError> {
         match &mut self.conn {
-            Conn::Ws(c) => c.send(Frame::Text(text.to_string())).await.map(|_| None),
+            Conn::Ws(c) => {
+                c.send(Frame::Text(text.to_string())).await?;
+                self.last_sent = Some(Instant::now());
+                Ok(None)
+            }
             Conn::Polling => self.post_raw(text.as_bytes().to_vec(), "text/plain;charset=UTF-8", timeout).await.map(Some),
             Conn::Gone => Err(WireError::Http("the session's transport was dropped".into())),
         }
@@ -292,6 +302,7 @@ impl EioSession {
             c.send(eio::encode_frame(self.rev, &Packet::new(PacketType::Upgrade, ""))).await?;
         }
         self.conn = Conn::Ws(c);
+        self.last_sent = Some(Instant::now());
         Ok(pending_result)
     }
 
