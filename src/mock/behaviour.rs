@@ -32,15 +32,16 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// The standard fixture's defaults (DESIGN.md): pingInterval 300, pingTimeout 200, maxPayload 1e6.
+    /// The standard fixture's defaults (`fixtures/standard.toml`): pingInterval, pingTimeout, maxPayload.
     pub fn standard(eio: EioRevision, sio: bool, path: &str) -> Self {
+        let std = crate::suite::standard::standard();
         Behaviour {
             mode: MockMode::Normal,
             eio,
             path: path.to_string(),
-            ping_interval: 300,
-            ping_timeout: 200,
-            max_payload: 1_000_000,
+            ping_interval: std.ping_interval(),
+            ping_timeout: std.ping_timeout(),
+            max_payload: std.max_http_buffer_size(),
             ping: true,
             ping_every: None,
             answer_pings: true,

@@ -94,6 +94,11 @@ async fn run_case_inner(
             return (Verdict::Unsupported, format!("the target does not declare capability `{need}`"));
         }
     }
+    if case.role == crate::suite::Role::Server {
+        if let Some(why) = target.missing_handler(&case.def.handlers) {
+            return (Verdict::Unsupported, why);
+        }
+    }
     let scale = opts.time_scale;
     let key = format!("c{}", NEXT_KEY.fetch_add(1, Ordering::Relaxed));
     if case.role == crate::suite::Role::Client {

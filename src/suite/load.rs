@@ -147,6 +147,13 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             message: format!("[suite] name is `{}` but the file lives in directory `{}`; they must agree", parsed.suite.name, dir_name),
         });
     }
+    // The same file as plain TOML, to see which events each case's steps send.
+    let raw: toml::Value = toml::from_str(&text).unwrap_or(toml::Value::Table(Default::default()));
+    let raw_cases: HashMap<&str, &toml::Value> = raw
+        .get("case")
+        .and_then(|c| c.as_array())
+        .map(|a| a.iter().filter_map(|c| Some((c.get("id")?.as_str()?, c))).collect())
+        .unwrap_or_default();
     let mut cases = Vec::new();
     let mut ids = std::collections::HashSet::new();
     for def in parsed.cases {
@@ -185,6 +192,9 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             };
             return Err(SuiteError::Syntax { file: file.to_path_buf(), line, col: 1, message: format!("{place}: {}", p.message) });
         }
+        check_handlers(&def, parsed.suite.role, raw_cases.get(def.id.as_str()).copied(), &text).map_err(|(line, message)| {
+            SuiteError::Syntax { file: file.to_path_buf(), line: line.unwrap_or_else(|| line_of_id(&text, &def.id)), col: 1, message }
+        })?;
         if def.transports.is_empty() {
             return Err(at(&def.id, format!("case `{}` lists no transports", def.id)));
         }
@@ -201,4 +211,59 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         });
     }
     Ok(cases)
+}
+
+/// A case's `handlers` name handlers of the standard fixture (`fixtures/standard.toml`), and a
+/// server case that sends an event only siospec's drivers handle (`close-me`, …) declares it,
+/// so that it is `unsupported`, not failed, against a server started by hand.
+/// The error carries the line of the `handlers` entry when there is one.
+fn check_handlers(def: &CaseDef, role: Role, raw: Option<&toml::Value>, text: &str) -> Result<(), (Option<usize>, String)> {
+    let std = super::standard::standard();
+    let handlers_line = || {
+        let start = line_of_id(text, &def.id);
+        text.lines()
+            .enumerate()
+            .skip(start)
+            .take_while(|(_, l)| l.trim() != "[[case]]")
+            .find(|(_, l)| l.trim_start().starts_with("handlers"))
+            .map(|(i, _)| i + 1)
+    };
+    for h in &def.handlers {
+        if std.is_standard_handler(h) || std.is_extra_handler(h) {
+            continue;
+        }
+        return Err((
+            handlers_line(),
+            format!("case `{}`: unknown handler `{h}` in `handlers`; fixtures/standard.toml has {}", def.id, std.handler_names().join(", ")),
+        ));
+    }
+    if role != Role::Server {
+        return Ok(());
+    }
+    let mut strings = Vec::new();
+    if let Some(steps) = raw.and_then(|c| c.get("step")) {
+        collect_strings(steps, &mut strings);
+    }
+    for extra in &std.extra {
+        let sends = format!("[\"{}\"", extra.name);
+        if strings.iter().any(|s| s.contains(&sends)) && !def.handlers.iter().any(|h| h == &extra.name) {
+            return Err((
+                None,
+                format!(
+                    "case `{}` sends `{}`, a handler only siospec's own drivers serve: declare it with `handlers = [\"{}\"]` (fixtures/standard.toml)",
+                    def.id, extra.name, extra.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn collect_strings<'a>(v: &'a toml::Value, out: &mut Vec<&'a str>) {
+    match v {
+        toml::Value::String(s) => out.push(s),
+        toml::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        toml::Value::Table(t) => t.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
 }

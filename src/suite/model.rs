@@ -162,6 +162,10 @@ pub struct CaseDef {
     /// Capabilities the target must declare (e.g. `server-events`).
     #[serde(default)]
     pub needs: Vec<String>,
+    /// Server handlers the case relies on beyond the standard fixture (`close-me`, …; the
+    /// names are those of `fixtures/standard.toml`). A server started by hand lacks them.
+    #[serde(default)]
+    pub handlers: Vec<String>,
     /// Overall budget of the case in ms (scaled); default 5000.
     #[serde(default)]
     pub deadline_ms: Option<u64>,
@@ -205,35 +209,13 @@ pub struct FixtureSpec {
 }
 
 impl FixtureSpec {
-    /// Names of the options set, for "unsupported" messages against a hand-started server.
-    pub fn set_options(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        macro_rules! chk {
-            ($f:ident, $n:literal) => {
-                if self.$f.is_some() {
-                    v.push($n)
-                }
-            };
-        }
-        chk!(path, "path");
-        chk!(ping_interval, "pingInterval");
-        chk!(ping_timeout, "pingTimeout");
-        chk!(max_http_buffer_size, "maxHttpBufferSize");
-        chk!(allow_eio3, "allowEIO3");
-        chk!(cors, "cors");
-        chk!(transports, "transports");
-        chk!(allow_request, "allowRequest");
-        chk!(connect_timeout, "connectTimeout");
-        chk!(connection_state_recovery, "connectionStateRecovery");
-        v
-    }
-
-    /// The standard fixture defaults (DESIGN.md), used to resolve `{pingInterval}` before a handshake.
+    /// The standard fixture's defaults (`fixtures/standard.toml`), used to resolve
+    /// `{pingInterval}` before a handshake.
     pub fn ping_interval_or_default(&self) -> u64 {
-        self.ping_interval.unwrap_or(300)
+        self.ping_interval.unwrap_or_else(|| super::standard::standard().ping_interval())
     }
     pub fn ping_timeout_or_default(&self) -> u64 {
-        self.ping_timeout.unwrap_or(200)
+        self.ping_timeout.unwrap_or_else(|| super::standard::standard().ping_timeout())
     }
 }
 

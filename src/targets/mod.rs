@@ -137,20 +137,31 @@ impl Target {
     pub fn has_capability(&self, cap: &str) -> bool {
         match self {
             Target::Process { def, .. } => def.capabilities.iter().any(|c| c == cap),
-            Target::Url { .. } => false,
+            // A server started by hand has what the standard fixture implies (connectTimeout, CORS).
+            Target::Url { .. } => crate::suite::standard::standard().implies(cap),
+        }
+    }
+
+    /// Why the target cannot serve the handlers a case declares, if it cannot: a server
+    /// started by hand has only the standard fixture's; siospec's drivers serve every one.
+    pub fn missing_handler(&self, handlers: &[String]) -> Option<String> {
+        match self {
+            Target::Process { .. } => None,
+            Target::Url { .. } => crate::suite::standard::standard().missing_handler(handlers),
         }
     }
 
     pub async fn server(&self, req: ServerRequest<'_>, within: Duration) -> Result<ServerInstance, ServerError> {
         match self {
             Target::Url { base, path, .. } => {
-                let mut set = req.fixture.set_options();
+                // Options equal to the standard fixture's defaults are no "other option".
+                let mut set = crate::suite::standard::standard().differences(req.fixture, req.layer);
                 if req.allow_eio3 {
-                    set.push("allowEIO3");
+                    set.push("allowEIO3 = true (the standard fixture has false)".into());
                 }
                 if !set.is_empty() {
                     return Err(ServerError::Unsupported(format!(
-                        "needs fixture option(s) {}; a server started by hand runs the standard defaults",
+                        "needs fixture option(s) {}; a server started by hand runs the standard fixture (fixtures/standard.toml)",
                         set.join(", ")
                     )));
                 }
