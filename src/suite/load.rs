@@ -247,8 +247,17 @@ fn check_handlers(def: &CaseDef, role: Role, raw: Option<&toml::Value>, text: &s
     for extra in &std.extra {
         let sends = format!("[\"{}\"", extra.name);
         if strings.iter().any(|s| s.contains(&sends)) && !def.handlers.iter().any(|h| h == &extra.name) {
+            // The line of the packet that sends it, within the case.
+            let start = line_of_id(text, &def.id);
+            let line = text
+                .lines()
+                .enumerate()
+                .skip(start)
+                .take_while(|(_, l)| l.trim() != "[[case]]")
+                .find(|(_, l)| l.contains(&sends))
+                .map(|(i, _)| i + 1);
             return Err((
-                None,
+                line,
                 format!(
                     "case `{}` sends `{}`, a handler only siospec's own drivers serve: declare it with `handlers = [\"{}\"]` (fixtures/standard.toml)",
                     def.id, extra.name, extra.name

@@ -190,7 +190,7 @@ impl Standard {
         s.push_str(".\n");
         s.push_str(&format!("- Socket.IO level, on `{}`, namespaces {}: ", self.path(Layer::SocketIo), list(&self.namespaces.served)));
         s.push_str(&sio.iter().map(|h| format!("on {}, {}", h.on, h.does)).collect::<Vec<_>>().join("; "));
-        s.push_str(&format!("; {} not a namespace (refused).\n", list(&self.namespaces.refused)));
+        s.push_str(&format!("; {} is not a namespace (CONNECT refused).\n", list(&self.namespaces.refused)));
         s.push_str("- Options: ");
         s.push_str(&self.option.iter().map(|o| o.doc.clone()).collect::<Vec<_>>().join(", "));
         s.push_str(".\n\n");
