@@ -459,13 +459,40 @@ impl<'a> Exec<'a> {
         (gap > timeout).then_some(gap)
     }
 
-    fn harness_late_error(&self, gap: u64, what: &str) -> Stop {
-        let timeout = self.vars.get("pingTimeout").unwrap_or("200");
-        Stop::Error(format!(
-            "{what}, but the harness had sent nothing on the websocket for {gap} ms, longer than the pingTimeout ({timeout} ms) \
-             some servers allow a silent client: the machine was too loaded for the harness to keep its pings on time, so the \
-             end cannot be judged (try --time-scale or fewer --jobs)"
-        ))
+    /// When a waiting step should wake up: at `until`, or sooner on a websocket kept alive by
+    /// the harness, so it can measure its own scheduling lag (see [`Punctuality`]). Polling
+    /// sessions are left alone: waking would cancel the pending GET.
+    fn wake_at(&self, name: &str, until: Instant) -> Instant {
+        let ws = self.sessions.get(name).is_some_and(|s| s.is_ws());
+        if ws && self.case.def.auto_pong {
+            until.min(Instant::now() + LAG_TICK)
+        } else {
+            until
+        }
+    }
+
+    /// Some(error) when the harness cannot vouch that it kept the session alive until it
+    /// ended: its v3 pings left a gap over pingTimeout, or it was not scheduled for over half
+    /// the pingTimeout (a ping then waited that long for its pong). A server may end a session
+    /// for either (some drop a client silent for pingTimeout), so the end says nothing about
+    /// the packet under test: a harness error, retried, never the target's verdict.
+    fn stalled(&self, name: &str, p: &Punctuality, what: &str) -> Option<Stop> {
+        let timeout: u64 = self.vars.get("pingTimeout").and_then(|v| v.parse().ok()).unwrap_or(200);
+        let hint = "the machine was too loaded for the harness to keep the session alive on time, so the end cannot be judged \
+                    (try --time-scale or fewer --jobs)";
+        if let Some(gap) = p.v3_gap.or_else(|| self.v3_harness_late(name)) {
+            return Some(Stop::Error(format!(
+                "{what}, but the harness had sent nothing on the websocket for {gap} ms, longer than the pingTimeout ({timeout} ms) \
+                 some servers allow a silent client: {hint}"
+            )));
+        }
+        let lag = p.max_lag_ms;
+        (self.case.def.auto_pong && lag > timeout / 2).then(|| {
+            Stop::Error(format!(
+                "{what}, but the harness itself was not scheduled for {lag} ms while it waited, over half the pingTimeout \
+                 ({timeout} ms) within which the server wants its pongs: {hint}"
+            ))
+        })
     }
 
     /// Sends the v3 keep-alive ping (a failure means the session is ending, which the caller
@@ -612,19 +639,25 @@ impl<'a> Exec<'a> {
         };
         let deadline = Instant::now() + self.scaled(ms);
         let mut next_ping = self.v3_keepalive_start(&name);
-        let mut late = None;
+        let mut punct = Punctuality::default();
         loop {
             let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
-            let r = self.session(&name)?.recv(until).await;
-            if !matches!(r, Err(WireError::Timeout { .. }) | Ok(Received::Packet(_))) || matches!(&r, Ok(Received::Packet(p)) if p.kind == PacketType::Close) {
-                if let Some(gap) = late.or_else(|| self.v3_harness_late(&name)) {
-                    return Err(self.harness_late_error(gap, "the session ended"));
+            let wake = self.wake_at(&name, until);
+            let r = self.session(&name)?.recv(wake).await;
+            punct.woke(&r, wake);
+            let ended = !matches!(r, Err(WireError::Timeout { .. }) | Ok(Received::Packet(_)))
+                || matches!(&r, Ok(Received::Packet(p)) if p.kind == PacketType::Close);
+            if ended {
+                if let Some(stop) = self.stalled(&name, &punct, "the session ended") {
+                    return Err(stop);
                 }
             }
             match r {
-                Err(WireError::Timeout { .. }) if until < deadline => {
-                    late = late.or_else(|| self.v3_harness_late(&name));
-                    next_ping = self.v3_keepalive_ping(&name).await;
+                Err(WireError::Timeout { .. }) if wake < deadline => {
+                    if wake == until {
+                        punct.v3_gap = punct.v3_gap.or_else(|| self.v3_harness_late(&name));
+                        next_ping = self.v3_keepalive_ping(&name).await;
+                    }
                     continue;
                 }
                 Ok(Received::Packet(p)) if p.kind == PacketType::Close => {
@@ -672,19 +705,23 @@ impl<'a> Exec<'a> {
         let ms = self.delay(&s.ms)?;
         let deadline = Instant::now() + Duration::from_millis(ms);
         let mut next_ping = self.v3_keepalive_start(&name);
-        let mut late = None;
+        let mut punct = Punctuality::default();
         loop {
             let until = next_ping.filter(|t| *t < deadline).unwrap_or(deadline);
-            let r = self.session(&name)?.recv(until).await;
+            let wake = self.wake_at(&name, until);
+            let r = self.session(&name)?.recv(wake).await;
+            punct.woke(&r, wake);
             if matches!(r, Ok(Received::Ended { .. })) {
-                if let Some(gap) = late.or_else(|| self.v3_harness_late(&name)) {
-                    return Err(self.harness_late_error(gap, "the session ended"));
+                if let Some(stop) = self.stalled(&name, &punct, "the session ended") {
+                    return Err(stop);
                 }
             }
             match r {
-                Err(WireError::Timeout { .. }) if until < deadline => {
-                    late = late.or_else(|| self.v3_harness_late(&name));
-                    next_ping = self.v3_keepalive_ping(&name).await;
+                Err(WireError::Timeout { .. }) if wake < deadline => {
+                    if wake == until {
+                        punct.v3_gap = punct.v3_gap.or_else(|| self.v3_harness_late(&name));
+                        next_ping = self.v3_keepalive_ping(&name).await;
+                    }
                 }
                 Err(WireError::Timeout { .. }) => return Ok(()),
                 Ok(Received::Packet(p)) if matches!(p.kind, PacketType::Ping | PacketType::Noop) => {
@@ -813,16 +850,24 @@ impl<'a> Exec<'a> {
                 }
             }
             EioRevision::V3 => {
-                let mut late = None;
-                for round in 1..=s.rounds {
-                    late = late.or_else(|| self.v3_harness_late(&name));
+                let mut punct = Punctuality::default();
+                // At least one whole heartbeat period (pingInterval + pingTimeout, the time a
+                // server takes to judge a client), however few the rounds: what a server does
+                // on its own timers within that period (a ping of its own, a timeout) is seen
+                // in every run, not only when the rounds happen to last long enough.
+                let started = self.handshake_at.get(&name).copied().unwrap_or_else(Instant::now);
+                let period = Duration::from_millis(interval + timeout);
+                let mut round = 0;
+                while round < s.rounds || started.elapsed() < period {
+                    round += 1;
+                    punct.v3_gap = punct.v3_gap.or_else(|| self.v3_harness_late(&name));
                     self.session(&name)?.send(&[Packet::new(PacketType::Ping, "")], false, within).await?;
                     let deadline = Instant::now() + self.scaled(timeout.max(200)) + Duration::from_millis(300);
                     let p = loop {
                         let p = match self.next_packet(&name, deadline, "a pong").await {
                             Ok(p) => p,
-                            Err(Stop::Fail(m)) => match late.or_else(|| self.v3_harness_late(&name)) {
-                                Some(gap) => return Err(self.harness_late_error(gap, &format!("round {round}: {m}"))),
+                            Err(Stop::Fail(m)) => match self.stalled(&name, &punct, &format!("round {round}: {m}")) {
+                                Some(stop) => return Err(stop),
                                 None => return Err(Stop::Fail(m)),
                             },
                             Err(e) => return Err(e),
@@ -834,7 +879,7 @@ impl<'a> Exec<'a> {
                     if p.kind != PacketType::Pong {
                         return fail(format!("round {round}: expected a pong (3), got {}", matchers::show_packet(&p)));
                     }
-                    if round < s.rounds {
+                    if round < s.rounds || started.elapsed() < period {
                         // A client pinging with room to spare (see v3_keepalive_period).
                         tokio::time::sleep(self.v3_keepalive_period()).await;
                     }
@@ -910,6 +955,26 @@ impl<'a> Exec<'a> {
 enum Outgoing {
     Packet(Packet),
     Raw(String),
+}
+
+/// How often a step waiting on a websocket wakes up to measure the harness's own lag.
+const LAG_TICK: Duration = Duration::from_millis(50);
+
+/// What a waiting step knows about the harness's own punctuality (see `Exec::stalled`).
+#[derive(Default)]
+struct Punctuality {
+    /// v3: a gap between the harness's frames over pingTimeout, seen before a keep-alive ping.
+    v3_gap: Option<u64>,
+    /// The longest a wake-up came after it was due: the harness was not running meanwhile.
+    max_lag_ms: u64,
+}
+
+impl Punctuality {
+    fn woke<T>(&mut self, r: &Result<T, WireError>, due: Instant) {
+        if matches!(r, Err(WireError::Timeout { .. })) {
+            self.max_lag_ms = self.max_lag_ms.max(Instant::now().saturating_duration_since(due).as_millis() as u64);
+        }
+    }
 }
 
 fn payload_format(rev: EioRevision) -> eio::PayloadFormat {

@@ -313,6 +313,17 @@ pub fn match_sio(pat: &SioPattern, expected_attachments: Option<&Vec<String>>, p
             return Err(format!("expected {n} attachment(s), got {} in {}", p.attachments.len(), shown()));
         }
     }
+    // With the attachments given, placeholders are compared by the bytes they stand for: the
+    // protocol numbers them (`num`) but does not order them, so `{"num":1}` before `{"num":0}`
+    // with the attachments swapped is the same packet.
+    if let (Some(want), Some(pd), Some(ad)) = (expected_attachments, &pat.data, &p.data) {
+        if p.attachments.len() == want.len() && has_placeholder(pd) {
+            let want: Vec<Vec<u8>> = want.iter().map(|h| hex_decode(h)).collect::<Result<_, _>>()?;
+            let pd = resolve_placeholders(pd, &want).map_err(|e| format!("pattern: {e}"))?;
+            let ad = resolve_placeholders(ad, &p.attachments).map_err(|e| format!("{e} in {}", shown()))?;
+            return json_match(&pd, &ad, vars, "data");
+        }
+    }
     match (&pat.data, &p.data) {
         (None, None) => {}
         (Some(pd), Some(ad)) => json_match(pd, ad, vars, "data")?,
@@ -327,4 +338,79 @@ pub fn match_sio(pat: &SioPattern, expected_attachments: Option<&Vec<String>>, p
         }
     }
     Ok(())
+}
+
+fn placeholder_num(v: &Value) -> Option<&Value> {
+    let o = v.as_object()?;
+    (o.len() == 2 && o.get("_placeholder") == Some(&Value::Bool(true))).then(|| o.get("num")).flatten()
+}
+
+fn has_placeholder(v: &Value) -> bool {
+    placeholder_num(v).is_some()
+        || match v {
+            Value::Array(a) => a.iter().any(has_placeholder),
+            Value::Object(o) => o.values().any(has_placeholder),
+            _ => false,
+        }
+}
+
+/// Each `{"_placeholder":true,"num":N}` replaced by `{"$binary":"<hex of attachment N>"}`.
+fn resolve_placeholders(v: &Value, attachments: &[Vec<u8>]) -> Result<Value, String> {
+    if let Some(num) = placeholder_num(v) {
+        let n = num.as_u64().ok_or_else(|| format!("placeholder num {num} is not an index"))? as usize;
+        let b = attachments.get(n).ok_or_else(|| format!("placeholder num {n} but {} attachment(s)", attachments.len()))?;
+        return Ok(serde_json::json!({ "$binary": hex(b) }));
+    }
+    Ok(match v {
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_placeholders(x, attachments)).collect::<Result<_, _>>()?),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| Ok((k.clone(), resolve_placeholders(x, attachments)?))).collect::<Result<_, String>>()?),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::*;
+    use crate::protocol::sio::{SioPacket, SioRevision};
+
+    fn packet(text: &str, attachments: &[&[u8]]) -> SioPacket {
+        let mut p = SioPacket::decode(SioRevision::V5, text).unwrap();
+        p.attachments = attachments.iter().map(|a| a.to_vec()).collect();
+        p
+    }
+
+    #[test]
+    fn placeholders_match_by_the_bytes_they_stand_for_not_by_their_numbering() {
+        let pat = parse_sio_pattern(r#"52-["m",{"a":{"_placeholder":true,"num":0}},[{"_placeholder":true,"num":1}]]"#).unwrap();
+        let want = vec!["cafe".to_string(), "babe".to_string()];
+        let swapped = packet(r#"52-["m",{"a":{"_placeholder":true,"num":1}},[{"_placeholder":true,"num":0}]]"#, &[b"\xba\xbe", b"\xca\xfe"]);
+        assert_eq!(match_sio(&pat, Some(&want), &swapped, &mut Vars::default()), Ok(()));
+        let wrong = packet(r#"52-["m",{"a":{"_placeholder":true,"num":0}},[{"_placeholder":true,"num":1}]]"#, &[b"\xba\xbe", b"\xca\xfe"]);
+        assert!(match_sio(&pat, Some(&want), &wrong, &mut Vars::default()).is_err(), "bytes in the wrong places");
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Client suites' `expect_request` headers: values compared as HTTP defines them.
+    #[test]
+    fn request_header_patterns_compare_media_types_and_token_lists() {
+        let mut v = Vars::default();
+        assert!(header_matches("content-type", &json!("text/plain; charset=UTF-8"), Some("text/plain;charset=utf-8"), &mut v));
+        assert!(header_matches("Content-Type", &json!("application/octet-stream"), Some("application/octet-stream"), &mut v));
+        assert!(!header_matches("content-type", &json!("application/octet-stream"), Some("text/plain;charset=UTF-8"), &mut v));
+        assert!(header_matches("connection", &json!("upgrade"), Some("keep-alive, Upgrade"), &mut v));
+        assert!(header_matches("upgrade", &json!("websocket"), Some("WebSocket"), &mut v));
+        assert!(!header_matches("connection", &json!("upgrade"), Some("keep-alive"), &mut v));
+        assert!(header_matches("origin", &json!("http://example.com"), Some("http://example.com"), &mut v));
+        assert!(header_matches("x-any", &json!("$nonempty"), Some("x"), &mut v));
+        assert!(header_matches("x-gone", &json!("$absent"), None, &mut v));
+        assert!(!header_matches("x-here", &json!("$absent"), Some("1"), &mut v));
+        assert!(header_matches("x-cap", &json!("$set:cap"), Some(" v1 "), &mut v));
+        assert_eq!(v.get("cap"), Some("v1"));
+        assert!(header_matches("x-lit", &json!("$$dollar"), Some("$dollar"), &mut v));
+    }
 }
