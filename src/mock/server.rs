@@ -150,7 +150,8 @@ async fn handle(sh: Arc<Shared>, mut req: Request<Incoming>) -> Result<Resp, Cut
     let query = parse_query(&raw_query);
     let headers: Vec<(String, String)> =
         req.headers().iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).to_string())).collect();
-    let websocket = headers.iter().any(|(k, v)| k == "upgrade" && v.to_ascii_lowercase().contains("websocket"));
+    // `Upgrade` is a token list (RFC 9110 section 7.8): `websocket` among its protocols.
+    let websocket = crate::wire::fields::get(&headers, "upgrade").is_some_and(|v| crate::wire::fields::has_token(&v, "websocket"));
     let (body, body_len, too_large) =
         if method == "GET" || method == "HEAD" { (Vec::new(), 0, false) } else { read_body(req.body_mut()).await };
     let mut line = format!("← {method} {}", shown_target(&path, &raw_query));

@@ -458,8 +458,10 @@ impl<'a> ClientExec<'a> {
                 return Ok(false);
             }
         }
+        // Header values are compared as HTTP defines them (media types, token lists); a
+        // field sent on several lines is one list.
         for (k, pat) in &s.headers {
-            if !check(pat, r.header(k), vars) {
+            if !matchers::header_matches(k, &self.render_value(pat), crate::wire::fields::get(&r.headers, k).as_deref(), vars) {
                 return Ok(false);
             }
         }

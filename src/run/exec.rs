@@ -5,6 +5,7 @@ use crate::protocol::eio::{self, EioRevision, Packet, PacketType};
 use crate::protocol::sio::{SioDecoder, SioPacket, SioRevision};
 use crate::suite::steps::*;
 use crate::suite::Case;
+use crate::wire::fields;
 use crate::wire::http::{show_bytes, HttpClient, Request, Response};
 use crate::wire::session::{EioSession, Received};
 use crate::wire::ws::{self, ConnectError};
@@ -257,7 +258,8 @@ impl<'a> Exec<'a> {
             Some(ms) => Duration::from_millis(ms),
             None => self.within(s.within_ms),
         };
-        Ok(Request { method: s.method.clone(), target, headers: self.headers(&s.headers), body, timeout })
+        let headers = client_like_headers(self.headers(&s.headers), &s.method, body.is_some(), s.body_hex.is_some());
+        Ok(Request { method: s.method.clone(), target, headers, body, timeout })
     }
 
     async fn http_step(&mut self, s: &HttpStep) -> StepResult {
@@ -334,10 +336,11 @@ impl<'a> Exec<'a> {
             }
         }
         for (k, v) in &exp.headers {
-            match resp.header(k) {
+            match fields::get(&resp.headers, k) {
                 None => return fail(format!("expected header `{k}`, response has {:?}", header_names(&resp))),
-                Some(got) if v != "*" && got != self.vars.render(v) => {
-                    return fail(format!("expected header `{k}: {v}`, got `{k}: {got}`"))
+        // Compared as HTTP defines them (media types, token lists, names in any case).
+                Some(got) if v != "*" => {
+                    fields::value_matches(k, &self.vars.render(v), &got).map_err(|e| Stop::Fail(format!("header `{k}`: {e}")))?
                 }
                 _ => {}
             }
@@ -770,9 +773,11 @@ impl<'a> Exec<'a> {
         let within = self.within(None);
         let check_headers = |got: &[(String, String)], vars: &Vars| -> StepResult {
             for (k, v) in &s.response_headers {
-                match got.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+                match fields::get(got, k) {
                     None => return fail(format!("expected response header `{k}`")),
-                    Some((_, g)) if v != "*" && *g != vars.render(v) => return fail(format!("expected `{k}: {v}`, got `{k}: {g}`")),
+                    Some(g) if v != "*" => {
+                        fields::value_matches(k, &vars.render(v), &g).map_err(|e| Stop::Fail(format!("response header `{k}`: {e}")))?
+                    }
                     _ => {}
                 }
             }
@@ -995,6 +1000,22 @@ pub fn fill_message(n: usize) -> String {
 fn header_names(r: &Response) -> Vec<String> {
     r.headers.iter().map(|(k, _)| k.clone()).collect()
 }
+/// The headers of a raw request, made to look like a real client's unless the case says
+/// otherwise: a request with a body (or a method that carries one) gets the `Content-Type`
+/// engine.io-client sends — `text/plain;charset=UTF-8` for text payloads,
+/// `application/octet-stream` for binary (XHR2) ones — when the step sets none, so a server
+/// that refuses untyped requests is judged on what the case is about. A header whose value is
+/// `$absent` is not sent at all (a case about that very header).
+pub(crate) fn client_like_headers(mut headers: Vec<(String, String)>, method: &str, has_body: bool, binary: bool) -> Vec<(String, String)> {
+    let carries_body = has_body || ["POST", "PUT", "PATCH"].iter().any(|m| m.eq_ignore_ascii_case(method));
+    if carries_body && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        let ct = if binary { "application/octet-stream" } else { "text/plain;charset=UTF-8" };
+        headers.push(("content-type".into(), ct.into()));
+    }
+    headers.retain(|(_, v)| v != "$absent");
+    headers
+}
+
 
 impl Exec<'_> {
     /// When an event matched on every field its driver reports, the rest are fields the
@@ -1020,5 +1041,29 @@ impl Exec<'_> {
         let note = format!("the target's driver reports `{}` without {}: its API does not expose it", s.event, missing.join(", "));
         self.transcript.log(format!("# unsupported: {note}"));
         self.unreported.get_or_insert(note);
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::client_like_headers;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Raw requests carry the Content-Type a real client sends, unless the case sets it.
+    #[test]
+    fn raw_requests_with_a_body_are_typed_like_a_real_client() {
+        let ct = |hs: &[(String, String)]| crate::wire::fields::get(hs, "content-type");
+        assert_eq!(ct(&client_like_headers(vec![], "POST", true, false)).as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(ct(&client_like_headers(vec![], "post", false, false)).as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(ct(&client_like_headers(vec![], "PUT", false, false)).as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(ct(&client_like_headers(vec![], "POST", true, true)).as_deref(), Some("application/octet-stream"));
+        assert_eq!(ct(&client_like_headers(vec![], "GET", false, false)), None, "a GET has no body and no type");
+        let own = client_like_headers(h(&[("Content-Type", "application/x-www-form-urlencoded")]), "POST", true, false);
+        assert_eq!(own, h(&[("Content-Type", "application/x-www-form-urlencoded")]), "the case's own type is kept");
+        let none = client_like_headers(h(&[("content-type", "$absent"), ("origin", "http://example.com")]), "POST", true, false);
+        assert_eq!(none, h(&[("origin", "http://example.com")]), "`$absent` sends no Content-Type at all");
     }
 }

@@ -67,6 +67,24 @@ pub fn json_match_partial(pat: &Value, actual: &Value, vars: &mut Vars, at: &str
     }
 }
 
+/// A header pattern (client suites' `expect_request` headers; `actual` is the field's value,
+/// lines joined): `$absent`, a `$` matcher on the value (`$nonempty`, `$set:NAME`, ...), or
+/// a value compared as HTTP defines it ([`crate::wire::fields::value_matches`]: media types
+/// by type/subtype, token lists by membership, case-insensitively).
+pub fn header_matches(name: &str, pat: &Value, actual: Option<&str>, vars: &mut Vars) -> bool {
+    match (pat, actual) {
+        (Value::String(p), None) => p == "$absent",
+        (Value::String(p), Some(_)) if p == "$absent" => false,
+        (_, None) => false,
+        (Value::String(p), Some(a)) if !p.starts_with('$') || p.starts_with("$$") => {
+            let literal = p.strip_prefix("$$").map(|r| format!("${r}")).unwrap_or_else(|| p.clone());
+            crate::wire::fields::value_matches(name, &literal, a).is_ok()
+        }
+        (Value::Number(_) | Value::Bool(_), Some(a)) => a.trim() == pat.to_string(),
+        (p, Some(a)) => json_match(p, &Value::String(a.trim().to_string()), vars, "").is_ok(),
+    }
+}
+
 fn as_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),

@@ -56,6 +56,41 @@ pub fn show_bytes(b: &[u8]) -> String {
     }
 }
 
+/// The body of a response read as raw bytes (a refused websocket handshake: the websocket
+/// library hands over what followed the headers, undecoded): chunked transfer coding removed
+/// (RFC 9112 section 7.1; a body cut short keeps the chunks that arrived whole), or cut at
+/// Content-Length. reqwest decodes its own responses; this is for the others.
+pub fn decode_body(headers: &[(String, String)], raw: &[u8]) -> Vec<u8> {
+    if super::fields::get(headers, "transfer-encoding").is_some_and(|te| super::fields::has_token(&te, "chunked")) {
+        return decode_chunked(raw);
+    }
+    match super::fields::get(headers, "content-length").and_then(|n| n.trim().parse::<usize>().ok()) {
+        Some(n) if n < raw.len() => raw[..n].to_vec(),
+        _ => raw.to_vec(),
+    }
+}
+
+/// Chunked transfer coding: `<hex size>[;ext]\r\n<data>\r\n` … `0\r\n\r\n`.
+pub fn decode_chunked(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+        let line = String::from_utf8_lossy(&rest[..eol]);
+        let Ok(size) = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16) else { break };
+        rest = &rest[eol + 2..];
+        if size == 0 || rest.len() < size {
+            if size > 0 {
+                out.extend_from_slice(rest);
+            }
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
+    }
+    out
+}
+
 pub fn show_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -164,5 +199,28 @@ pub fn show_bytes_hex(b: &[u8]) -> String {
         format!("<binary {} bytes: {hex}…>", b.len())
     } else {
         format!("<binary {hex}>",)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_for_evidence() {
+        let raw = b"22\r\n{\"code\":3,\"message\":\"Bad request\"}\r\n0\r\n\r\n";
+        let te = h(&[("Transfer-Encoding", "chunked")]);
+        assert_eq!(decode_body(&te, raw), br#"{"code":3,"message":"Bad request"}"#);
+        // Several chunks, an extension, and a body cut short keep what arrived.
+        assert_eq!(decode_chunked(b"3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(decode_chunked(b"3\r\nabc\r\n5\r\nde"), b"abcde");
+        assert_eq!(decode_chunked(b""), b"");
+        // Not chunked: as it is, cut at Content-Length.
+        assert_eq!(decode_body(&h(&[("content-length", "2")]), b"okGARBAGE"), b"ok");
+        assert_eq!(decode_body(&[], b"plain"), b"plain");
     }
 }

@@ -1,6 +1,7 @@
 //! The harness as a client: HTTP requests (polling and deliberately wrong traffic),
 //! websocket connections, and the Engine.IO session built on them. Every read is bounded
 //! in size and time.
+pub mod fields;
 pub mod http;
 pub mod session;
 pub mod transcript;

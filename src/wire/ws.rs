@@ -78,9 +78,13 @@ pub async fn connect(
         }
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let status = resp.status().as_u16();
-            let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
+            let headers = header_vec(resp.headers());
+            // The library hands over the bytes after the headers as they came: decode the
+            // transfer coding, so evidence shows `{"code":3,…}`, not `22\r\n{…}\r\n0`.
+            let raw = resp.body().as_deref().unwrap_or_default();
+            let body = String::from_utf8_lossy(&super::http::decode_body(&headers, raw)).to_string();
             transcript.log(format!("← {status} (websocket refused) | {}", show_text(&body)));
-            Err(ConnectError::Refused { status, headers: header_vec(resp.headers()), body })
+            Err(ConnectError::Refused { status, headers, body })
         }
         Ok(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             transcript.log("← connection refused");
@@ -169,5 +173,45 @@ impl WsConn {
             self.closed = true;
             let _ = tokio::time::timeout(Duration::from_millis(500), self.stream.close(None)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A websocket handshake refused with a chunked body (as servers outside Node send it):
+    /// the refusal, its message and the transcript show the decoded body.
+    #[tokio::test]
+    async fn a_refusal_with_a_chunked_body_is_shown_decoded() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let body = r#"{"code":3,"message":"Bad request"}"#;
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            );
+            sock.write_all(resp.as_bytes()).await.unwrap();
+            let _ = sock.shutdown().await;
+        });
+        let t = Transcript::new();
+        let r = connect(&format!("http://127.0.0.1:{port}"), "/engine.io/?EIO=4&transport=websocket&sid=x", &[], Duration::from_secs(2), &t).await;
+        match r {
+            Err(ConnectError::Refused { status, body, .. }) => {
+                assert_eq!(status, 400);
+                assert_eq!(body, r#"{"code":3,"message":"Bad request"}"#);
+            }
+            Err(ConnectError::Wire(e)) => panic!("expected a refusal, got {e}"),
+            Ok(_) => panic!("expected a refusal, the websocket opened"),
+        }
+        let lines: Vec<String> = t.entries().into_iter().map(|e| e.line).collect();
+        let refused = lines.iter().find(|l| l.contains("websocket refused")).expect("a refusal line");
+        assert!(refused.ends_with(r#"| {"code":3,"message":"Bad request"}"#), "{refused}");
+        assert!(!refused.contains("\\x0d") && !refused.contains("22"), "no chunk framing: {refused}");
     }
 }
