@@ -335,10 +335,10 @@ impl<'a> Exec<'a> {
                 match_eio(m, p, &mut self.vars).or_else(fail)?;
             }
         }
+        // Compared as HTTP defines them (media types, token lists, names in any case).
         for (k, v) in &exp.headers {
             match fields::get(&resp.headers, k) {
                 None => return fail(format!("expected header `{k}`, response has {:?}", header_names(&resp))),
-        // Compared as HTTP defines them (media types, token lists, names in any case).
                 Some(got) if v != "*" => {
                     fields::value_matches(k, &self.vars.render(v), &got).map_err(|e| Stop::Fail(format!("header `{k}`: {e}")))?
                 }
@@ -997,9 +997,6 @@ pub fn fill_message(n: usize) -> String {
     s
 }
 
-fn header_names(r: &Response) -> Vec<String> {
-    r.headers.iter().map(|(k, _)| k.clone()).collect()
-}
 /// The headers of a raw request, made to look like a real client's unless the case says
 /// otherwise: a request with a body (or a method that carries one) gets the `Content-Type`
 /// engine.io-client sends — `text/plain;charset=UTF-8` for text payloads,
@@ -1016,6 +1013,9 @@ pub(crate) fn client_like_headers(mut headers: Vec<(String, String)>, method: &s
     headers
 }
 
+fn header_names(r: &Response) -> Vec<String> {
+    r.headers.iter().map(|(k, _)| k.clone()).collect()
+}
 
 impl Exec<'_> {
     /// When an event matched on every field its driver reports, the rest are fields the
