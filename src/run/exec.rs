@@ -76,6 +76,8 @@ impl<'a> Exec<'a> {
         vars.set("path", path);
         vars.set("pingInterval", case.def.fixture.ping_interval_or_default().to_string());
         vars.set("pingTimeout", case.def.fixture.ping_timeout_or_default().to_string());
+        // The configured limit until a handshake advertises one (EIO3 and engine.io 4 do not).
+        vars.set("maxPayload", case.def.fixture.max_http_buffer_size_or_default().to_string());
         Ok(Exec {
             case,
             rev,
@@ -245,7 +247,8 @@ impl<'a> Exec<'a> {
         let path = s.path.as_deref().map(|p| self.vars.render(p)).unwrap_or_else(|| self.path.clone());
         let query = self.vars.render(&s.query);
         let target = if query.is_empty() { path } else { format!("{path}?{query}") };
-        let body = if let Some(n) = s.body_fill {
+        let body = if let Some(n) = &s.body_fill {
+            let n = self.delay(n)? as usize;
             // One message of n bytes, framed as a one-packet payload of the case's revision
             // (v4: the packet itself; v3: `<length>:` before it).
             Some(eio::encode_payload(payload_format(self.rev), &[Packet::message(&fill_message(n)[1..])]))

@@ -141,9 +141,10 @@ pub struct HttpStep {
     #[serde(default)]
     pub body_hex: Option<String>,
     /// A message packet of exactly this many bytes (`4aaaa…`), for payload limits; framed as a
-    /// one-packet payload of the case's revision (v3 prefixes `<length>:`).
+    /// one-packet payload of the case's revision (v3 prefixes `<length>:`). A number or a sum
+    /// over variables (`"{maxPayload}+1"`: one byte over the advertised limit).
     #[serde(default)]
-    pub body_fill: Option<usize>,
+    pub body_fill: Option<Delay>,
     /// Name to `await` later; with `background = true` the step does not wait.
     #[serde(default)]
     pub name: Option<String>,
