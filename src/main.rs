@@ -69,6 +69,11 @@ enum Cmd {
         /// as expected is reported as flaky (terminal, JSON `attempts`, JUnit), not hidden.
         #[arg(long, default_value_t = 0)]
         retries: u32,
+        /// Known deviations to expect (an expectations file, `fixtures/expectations/*.toml`
+        /// format) instead of the target's own file; with --url (which has none of its own)
+        /// this is how a hand-started server with known deviations can exit 0.
+        #[arg(long, value_name = "FILE")]
+        expectations: Option<PathBuf>,
         /// Where the target's driver runs: `process` (its runtime installed here) or
         /// `container` (its family's image, built on first use; see `siospec containers`).
         #[arg(long, value_enum, default_value_t = BackendArg::Process, conflicts_with = "url")]
@@ -265,7 +270,22 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Run { target, url, protocol, suite, case, json, junit, markdown, time_scale, jobs, verbose, retries, backend } => {
+        Cmd::Run {
+            target,
+            url,
+            protocol,
+            suite,
+            case,
+            json,
+            junit,
+            markdown,
+            time_scale,
+            jobs,
+            verbose,
+            retries,
+            expectations,
+            backend,
+        } => {
             project.backend = backend.into();
             if !(time_scale > 0.0 && time_scale.is_finite()) {
                 return usage(format!("--time-scale must be a positive number, got {time_scale}"));
@@ -277,7 +297,7 @@ fn main() -> ExitCode {
             let opts = RunOptions { time_scale, jobs };
             rt.block_on(async move {
                 tokio::select! {
-                    code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown, retries }, opts, verbose) => code,
+                    code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown, retries, expectations }, opts, verbose) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("interrupted: stopping targets");
                         ExitCode::from(130)
@@ -453,6 +473,8 @@ async fn matrix_cmd(
 struct Outputs {
     /// `--retries`: more attempts for an unexpected result.
     retries: u32,
+    /// `--expectations`: this file instead of the target's own.
+    expectations: Option<PathBuf>,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     markdown: Option<PathBuf>,
@@ -524,7 +546,15 @@ async fn run_cmd(
             return usage(e);
         }
     }
-    let expectations = match project.expectations(&name) {
+    let expectations = match &outputs.expectations {
+        Some(file) if !file.is_file() => {
+            target.shutdown().await;
+            return usage(format!("--expectations {}: no such file", file.display()));
+        }
+        Some(file) => siospec::run::expectations::Expectations::load(file),
+        None => project.expectations(&name),
+    };
+    let expectations = match expectations {
         Ok(e) => e,
         Err(e) => {
             target.shutdown().await;

@@ -5,8 +5,10 @@
 //! - `readme_server_gets_no_fail_through_url`: `tests/readme-fixture/server.js`, a minimal
 //!   socket.io 4.8 server with exactly README's handlers and options, through
 //!   `siospec run --url …/engine.io/ --protocol eio4` and `…/socket.io/ --protocol sio5`.
-//! - `hand_started_reference_matches_launched`: `fixtures/drivers/node/server.js --impl
-//!   socket.io-4.8 --no-stdin` by hand through --url vs `siospec run --target socket.io@4.8.4`.
+//!   With `--expectations fixtures/expectations/socket.io@4.8.4.toml` (the server is socket.io
+//!   4.8, whose known SHOULD deviations it shares) the run exits 0.
+//!
+//! Hand-started launched targets vs launched, and the broken servers: `tests/url_parity.rs`.
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -64,8 +66,9 @@ fn start(args: &[&str]) -> Hand {
     Hand { child, port }
 }
 
-/// Case id → (verdict, message) of a `siospec run` with these arguments (`--json` report).
-fn run(dir: &Path, label: &str, args: &[&str]) -> BTreeMap<String, (String, String)> {
+/// Case id → (verdict, message) of a `siospec run` with these arguments (`--json` report),
+/// and its exit code.
+fn run(dir: &Path, label: &str, args: &[&str]) -> (BTreeMap<String, (String, String)>, Option<i32>) {
     let json = dir.join(format!("{label}.json"));
     let o = Command::new(env!("CARGO_BIN_EXE_siospec"))
         .args(["--root", root().to_str().unwrap(), "run"])
@@ -82,7 +85,7 @@ fn run(dir: &Path, label: &str, args: &[&str]) -> BTreeMap<String, (String, Stri
         String::from_utf8_lossy(&o.stderr)
     );
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    v["cases"]
+    let cases = v["cases"]
         .as_array()
         .unwrap()
         .iter()
@@ -90,7 +93,8 @@ fn run(dir: &Path, label: &str, args: &[&str]) -> BTreeMap<String, (String, Stri
             let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
             (s("id"), (s("verdict"), s("message")))
         })
-        .collect()
+        .collect();
+    (cases, o.status.code())
 }
 
 fn url(h: &Hand, path: &str) -> String {
@@ -105,7 +109,10 @@ fn readme_server_gets_no_fail_through_url() {
     let server = start(&["tests/readme-fixture/server.js"]);
     let mut bad = Vec::new();
     for (path, protocol) in [("/engine.io/", "eio4"), ("/socket.io/", "sio5")] {
-        let got = run(&dir, protocol, &["--url", &url(&server, path), "--protocol", protocol]);
+        let known = root().join("fixtures/expectations/socket.io@4.8.4.toml");
+        let (got, code) =
+            run(&dir, protocol, &["--url", &url(&server, path), "--protocol", protocol, "--expectations", known.to_str().unwrap()]);
+        let unexpected_exit = code != Some(0);
         assert!(!got.is_empty(), "{protocol}: no cases ran");
         let count = |v: &str| got.values().filter(|(x, _)| x == v).count();
         println!(
@@ -121,6 +128,9 @@ fn readme_server_gets_no_fail_through_url() {
                 "unsupported" if message.trim().is_empty() => bad.push(format!("{id}: unsupported without a reason")),
                 _ => {}
             }
+        }
+        if unexpected_exit {
+            bad.push(format!("{protocol}: exit {code:?} with --expectations {} (expected 0)", known.display()));
         }
         if protocol == "sio5" {
             // The extra handlers: unsupported, with the reason.
@@ -140,41 +150,4 @@ fn readme_server_gets_no_fail_through_url() {
         }
     }
     assert!(bad.is_empty(), "a server written from README.md got:\n{}", bad.join("\n"));
-}
-
-#[test]
-fn hand_started_reference_matches_launched() {
-    let dir = scratch("parity");
-    let mut problems = Vec::new();
-    let mut summary = Vec::new();
-    for (path, suite) in [("/engine.io/", "eio4"), ("/socket.io/", "sio5")] {
-        let launched = run(&dir, &format!("launched-{suite}"), &["--target", "socket.io@4.8.4", "--suite", suite]);
-        let by_hand = {
-            let h = start(&["fixtures/drivers/node/server.js", "--impl", "socket.io-4.8", "--port", "0", "--no-stdin"]);
-            run(&dir, &format!("url-{suite}"), &["--url", &url(&h, path), "--protocol", suite])
-        };
-        let (mut unsupported, mut other) = (0, 0);
-        for (id, (lv, lm)) in &launched {
-            let Some((uv, um)) = by_hand.get(id) else {
-                problems.push(format!("{id}: not run via --url"));
-                continue;
-            };
-            if uv == lv {
-                continue;
-            }
-            if uv == "unsupported" && !um.trim().is_empty() {
-                unsupported += 1;
-                continue;
-            }
-            other += 1;
-            problems.push(format!("{id}: launched {lv} ({lm}), via --url {uv} ({um})"));
-        }
-        summary.push(format!(
-            "{suite}: {} cases, {} differ: {unsupported} unsupported via --url (with a reason), {other} otherwise",
-            launched.len(),
-            unsupported + other
-        ));
-    }
-    println!("--url parity with the launched socket.io@4.8.4:\n  {}", summary.join("\n  "));
-    assert!(problems.is_empty(), "hand-started vs launched:\n{}\n{}", summary.join("\n"), problems.join("\n"));
 }
