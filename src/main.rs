@@ -501,6 +501,15 @@ async fn run_cmd(
         Ok(c) => c,
         Err(e) => return usage(e),
     };
+    // Before any target starts: a file asked for must be there and valid.
+    if let Some(file) = &outputs.expectations {
+        if !file.is_file() {
+            return usage(format!("--expectations {}: no such file", file.display()));
+        }
+        if let Err(e) = siospec::run::expectations::Expectations::load(file) {
+            return usage(e);
+        }
+    }
     let target = match url {
         Some(u) => {
             let p = protocol.unwrap_or_default();

@@ -301,3 +301,23 @@ fn retried_unexpected_results_keep_their_attempts_and_non_passing_ones_show_requ
     assert!(xml.contains(r#"name="siospec.attempts" value="2""#) && xml.contains(r#"name="siospec.source""#), "{xml}");
     assert!(xml.contains("requirement (MUST): "), "the failure text names the requirement: {xml}");
 }
+
+#[test]
+fn expectations_file_that_is_missing_or_malformed_is_a_usage_error() {
+    // Checked before anything starts: the URL need not answer.
+    let o = bin()
+        .args(["run", "--url", "http://127.0.0.1:9/engine.io/", "--protocol", "eio4", "--expectations", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--expectations /nonexistent/x.toml: no such file"), "{}", text(&o));
+    let dir = scratch("expectations");
+    let bad = dir.join("bad.toml");
+    write(&bad, "[[expect]]\ncase = \"eio4/x\"\nverdict = \"maybe\"\nreason = \"r\"\n");
+    let o = bin()
+        .args(["run", "--url", "http://127.0.0.1:9/engine.io/", "--protocol", "eio4", "--expectations", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unknown verdict `maybe`"), "{}", text(&o));
+}
