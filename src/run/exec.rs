@@ -42,6 +42,8 @@ impl From<WireError> for Stop {
 
 const DEFAULT_WITHIN_MS: u64 = 1000;
 
+mod liveness;
+
 pub struct Exec<'a> {
     pub case: &'a Case,
     pub rev: EioRevision,
@@ -57,6 +59,8 @@ pub struct Exec<'a> {
     events: Option<mpsc::UnboundedReceiver<Value>>,
     seen_events: Vec<Value>,
     handshake_at: HashMap<String, Instant>,
+    /// What the harness knows about each session being alive (see `exec/liveness.rs`).
+    live: liveness::Live,
     /// A server-side field the driver cannot report, seen in a server_event step.
     unreported: Option<String>,
 }
@@ -93,6 +97,7 @@ impl<'a> Exec<'a> {
             events,
             seen_events: Vec::new(),
             handshake_at: HashMap::new(),
+            live: liveness::Live::default(),
             unreported: None,
         })
     }
@@ -134,6 +139,8 @@ impl<'a> Exec<'a> {
         let steps = self.case.def.steps.clone();
         for (i, step) in steps.iter().enumerate() {
             self.transcript.log(format!("# step {} {}", i + 1, step.kind()));
+            self.note_background_answered(i + 1, step);
+            let before = self.should_failures.len();
             let r = self.step(step).await;
             if let Err(e) = r {
                 return Err(match e {
@@ -197,6 +204,7 @@ impl<'a> Exec<'a> {
                 self.session(&name)?.drop_transport();
                 Ok(())
             }
+            Step::Alive(s) => self.alive(s).await,
             // The loader keeps client steps out of server suites; see run/client_exec.rs.
             other => Err(Stop::Error(format!("suite error: `{}` is a client-suite step", other.kind()))),
         }
@@ -214,6 +222,7 @@ impl<'a> Exec<'a> {
             crate::suite::Transport::Websocket => sess.handshake_ws(&headers, within).await?,
         };
         self.handshake_at.insert(name.clone(), Instant::now());
+        self.live.restarted(&name);
         let open = info.open;
         if let Some(keys) = &s.open_keys {
             let mut got: Vec<String> = open.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
@@ -266,7 +275,7 @@ impl<'a> Exec<'a> {
     }
 
     async fn http_step(&mut self, s: &HttpStep) -> StepResult {
-        let req = self.build_request(s)?;
+        let mut req = self.build_request(s)?;
         if s.background {
             let name = s.name.clone().ok_or_else(|| Stop::Error("suite error: a background http step needs a name".into()))?;
             let http = self.http.clone();
@@ -275,7 +284,40 @@ impl<'a> Exec<'a> {
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }
+        // On a session an `alive` step vouched for, the answer must come while the session
+        // cannot have timed out yet: a refusal after that is what a dead session gets too.
+        let no_response = s.expect.as_ref().is_some_and(|e| e.no_response);
+        let live = if s.abort_after_ms.is_none() && !no_response { self.live_deadline(&req.target) } else { None };
+        if let Some((name, at)) = &live {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Stop::Error(format!(
+                    "session `{name}` went longer than pingInterval + pingTimeout without a heartbeat after its `alive` step, so \
+                     the answer to this request could not tell a live session from a timed-out one (an `alive` step right before \
+                     it, or a less loaded machine)"
+                )));
+            }
+            req.timeout = req.timeout.min(left);
+        }
         let result = self.http.send(req).await;
+        if let (Some((name, at)), Err(WireError::Timeout { .. })) = (&live, &result) {
+            if Instant::now() >= *at {
+                return fail(format!(
+                    "no answer while session `{name}` was known to be alive: pingInterval + pingTimeout after its last heartbeat \
+                     it may have timed out, and what a timed-out session gets says nothing about this request"
+                ));
+            }
+        }
+        if let (Some(ms), None, Ok(r)) = (s.abort_after_ms, &s.expect, &result) {
+            // To be cancelled while pending: answered first, it was not pending (the session
+            // ended or moved on by itself), and the cancellation the case is about never happened.
+            return fail(format!(
+                "the request was to be cancelled after {ms} ms while pending, but it was answered first ({} {}): it was not \
+                 pending, so the session did not stay alive and waiting, and what follows proves nothing",
+                r.status,
+                show_bytes(&r.body)
+            ));
+        }
         self.check_http(s.expect.as_ref(), result, s.abort_after_ms.is_some())
     }
 
@@ -290,6 +332,7 @@ impl<'a> Exec<'a> {
             Ok(Err(e)) => return Err(Stop::Error(format!("background request task failed: {e}"))),
             Err(_) => return fail(format!("background request `{}` got no answer within {} ms", s.name, within.as_millis())),
         };
+        self.answered_too_early(&s.name, &result)?;
         self.check_http(s.expect.as_ref(), result, false)
     }
 
@@ -523,6 +566,7 @@ impl<'a> Exec<'a> {
                 },
             );
             self.session(name)?.send(&[pong], false, within).await?;
+            self.ponged(name);
         }
         Ok(())
     }
@@ -601,7 +645,10 @@ impl<'a> Exec<'a> {
     async fn next_packet(&mut self, name: &str, deadline: Instant, what: &str) -> Result<Packet, Stop> {
         let left = deadline.saturating_duration_since(Instant::now()).as_millis();
         match self.session(name)?.recv(deadline).await {
-            Ok(Received::Packet(p)) => Ok(p),
+            Ok(Received::Packet(p)) => {
+                self.saw(name, &p);
+                Ok(p)
+            }
             Ok(Received::Ended { status, code, detail }) => fail(format!(
                 "session ended while waiting for {what}: {}{}{detail}",
                 status.map(|s| format!("HTTP {s} ")).unwrap_or_default(),
@@ -644,6 +691,7 @@ impl<'a> Exec<'a> {
             None => DEFAULT_WITHIN_MS,
         };
         let deadline = Instant::now() + self.scaled(ms);
+        let _keepalive = self.v3_polling_keepalive(&name);
         let mut next_ping = self.v3_keepalive_start(&name);
         let mut punct = Punctuality::default();
         loop {
@@ -710,6 +758,7 @@ impl<'a> Exec<'a> {
         let name = Self::session_name(&s.session);
         let ms = self.delay(&s.ms)?;
         let deadline = Instant::now() + Duration::from_millis(ms);
+        let _keepalive = self.v3_polling_keepalive(&name);
         let mut next_ping = self.v3_keepalive_start(&name);
         let mut punct = Punctuality::default();
         loop {
@@ -749,6 +798,16 @@ impl<'a> Exec<'a> {
         let within = self.within(None);
         let headers = self.headers(&s.headers);
         let pending = self.session(&name)?.upgrade(s.pending_poll, s.finish, &headers, within).await?;
+        self.check_pending_poll(pending)?;
+        if s.finish {
+            // Later steps may use another connection (a poll with the sid, a second websocket):
+            // they must not race the server's processing of the `5`.
+            self.confirm_upgrade(&name).await?;
+        }
+        Ok(())
+    }
+
+    fn check_pending_poll(&mut self, pending: Option<Result<Response, WireError>>) -> StepResult {
         if let Some(r) = pending {
             let resp = r.map_err(|e| Stop::Fail(format!("the poll pending during the upgrade failed: {e}")))?;
             if resp.status != 200 {
@@ -830,7 +889,8 @@ impl<'a> Exec<'a> {
         let within = self.within(None);
         match self.rev {
             EioRevision::V4 => {
-                let mut since = self.handshake_at.get(&name).copied().unwrap_or_else(Instant::now);
+                // From the last heartbeat exchange: the handshake, or a pong the harness sent.
+                let mut since = self.live.since(&name).or_else(|| self.handshake_at.get(&name).copied()).unwrap_or_else(Instant::now);
                 for round in 1..=s.rounds {
                     let deadline = Instant::now() + self.scaled(interval + timeout) + Duration::from_millis(500);
                     let p = loop {
@@ -855,6 +915,7 @@ impl<'a> Exec<'a> {
                     self.transcript.log(format!("# ping {round} after {gap} ms (pingInterval {interval})"));
                     since = Instant::now();
                     self.session(&name)?.send(&[Packet::new(PacketType::Pong, "")], false, within).await?;
+                    self.ponged(&name);
                 }
             }
             EioRevision::V3 => {

@@ -31,6 +31,9 @@ pub enum Step {
     ServerEvent(ServerEventStep),
     /// Drop a session's transport abruptly (no close packet).
     Drop(DropStep),
+    /// Prove the session is alive right now (a heartbeat exchange), before a check that
+    /// expects it refused or closed; raw requests on it must then be answered in time.
+    Alive(AliveStep),
     // Client suites only (`[suite] role = "client"`); see `client_steps.rs`.
     Mock(super::client_steps::MockStep),
     MockSend(super::client_steps::MockSendStep),
@@ -63,6 +66,7 @@ impl Step {
             Step::Sleep(_) => "sleep",
             Step::ServerEvent(_) => "server_event",
             Step::Drop(_) => "drop",
+            Step::Alive(_) => "alive",
             Step::Mock(_) => "mock",
             Step::MockSend(_) => "mock_send",
             Step::MockClose(_) => "mock_close",
@@ -400,6 +404,19 @@ pub struct ServerEventStep {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DropStep {
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// `do = "alive"`: the session is alive right now, shown by a heartbeat exchange that also
+/// restarts the server's heartbeat clock (v3: the harness pings, the server must answer the
+/// pong; v4: the server's next ping, answered). Put right before what a case expects to be
+/// refused or closed on a live session, so a session that had already timed out cannot make it
+/// pass; a raw `http` request carrying that session's sid must afterwards be answered within
+/// pingInterval + pingTimeout of the session's last heartbeat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliveStep {
     #[serde(default)]
     pub session: Option<String>,
 }

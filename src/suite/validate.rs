@@ -161,6 +161,7 @@ impl Cx<'_> {
                 }
             }
             Step::Drop(s) => uses(&s.session, sessions)?,
+            Step::Alive(s) => uses(&s.session, sessions)?,
             Step::Mock(_) | Step::MockClose(_) | Step::ClientAck(_) | Step::ClientDisconnect(_) | Step::ClientClose(_) => {}
             Step::MockSend(s) => self.to_send(at, &s.packets)?,
             Step::ClientConnect(s) => {
