@@ -140,7 +140,6 @@ impl<'a> Exec<'a> {
         for (i, step) in steps.iter().enumerate() {
             self.transcript.log(format!("# step {} {}", i + 1, step.kind()));
             self.note_background_answered(i + 1, step);
-            let before = self.should_failures.len();
             let r = self.step(step).await;
             if let Err(e) = r {
                 return Err(match e {
