@@ -550,8 +550,9 @@ async fn run_cmd(
         }
         return usage(format!("no selected case applies to {name} (it speaks none of the selected suites' revisions)"));
     }
-    if let Target::Url { base, path, .. } = &target {
-        if let Err(e) = probe_url(base, path, &planned[0]).await {
+    if let Target::Url { base, path, revision } = &target {
+        // Reachable, and the kind of endpoint the suites drive (not Socket.IO for an Engine.IO suite).
+        if let Err(e) = run::preflight::check_url(base, path, *revision).await {
             return usage(e);
         }
     }
@@ -604,24 +605,5 @@ async fn run_cmd(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// Before running cases against a hand-started server, check it answers at all,
-/// and say so in the troubleshooting guide's words when it does not.
-async fn probe_url(base: &str, path: &str, sample: &run::Planned) -> Result<(), String> {
-    let eio = if sample.case.revision.eio() == siospec::protocol::eio::EioRevision::V3 { 3 } else { 4 };
-    let url = format!("{base}{path}?EIO={eio}&transport=polling");
-    let client = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
-    match client.get(&url).send().await {
-        Err(e) if e.is_connect() => Err(format!(
-            "cannot reach {url}: connection refused. Is the server running, and listening on that host and port?"
-        )),
-        Err(e) if e.is_timeout() => Err(format!("{url} did not answer within 5 s: is something between you and the server?")),
-        Err(e) => Err(format!("cannot reach {url}: {e}")),
-        Ok(r) if r.status().as_u16() == 404 => Err(format!(
-            "{url} answered 404: is the path right? The server must be mounted on {path} (Socket.IO's default is /socket.io/, Engine.IO's /engine.io/)"
-        )),
-        Ok(_) => Ok(()),
     }
 }

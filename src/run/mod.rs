@@ -3,6 +3,7 @@ pub mod client_exec;
 pub mod exec;
 pub mod expectations;
 pub mod matchers;
+pub mod preflight;
 pub mod vars;
 pub mod verdict;
 
