@@ -10,8 +10,22 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Prepares every family once for this test binary, before any test starts a driver: two
+/// tests preparing at once would run `npm ci` under each other's running drivers.
+fn prepared() {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_siospec"))
+            .args(["targets", "prepare", "socket.io@4.8.4", "java-socket.io-client@1.0.2"])
+            .output()
+            .expect("siospec runs");
+        assert!(out.status.success(), "targets prepare: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
 /// Clients of one family against the official Node servers: the pairs the guide's tables document.
 fn matrix_of(family: &str) -> matrix::Matrix {
+    prepared();
     let p = Project::load(&root()).expect("project");
     let clients: Vec<String> = p
         .catalog
@@ -120,6 +134,8 @@ fn scratch_root(name: &str, js_table: &str, known: Option<&str>) -> PathBuf {
     std::os::unix::fs::symlink(root().join("suites"), dir.join("suites")).unwrap();
     std::os::unix::fs::symlink(root().join("fixtures/targets.toml"), dir.join("fixtures/targets.toml")).unwrap();
     std::os::unix::fs::symlink(root().join("fixtures/drivers"), dir.join("fixtures/drivers")).unwrap();
+    // The checkout's preparation stamps: the drivers it shares are already prepared.
+    std::os::unix::fs::symlink(root().join(".siospec"), dir.join(".siospec")).unwrap();
     if root().join("fixtures/standard.toml").exists() {
         std::os::unix::fs::symlink(root().join("fixtures/standard.toml"), dir.join("fixtures/standard.toml")).unwrap();
     }
@@ -143,6 +159,7 @@ fn matrix_exit(dir: &Path) -> (i32, String) {
 /// agrees again exits 1 too (stale entry); setup errors exit 2.
 #[test]
 fn matrix_exits_1_on_an_unlisted_disagreement_and_0_once_it_is_known() {
+    prepared();
     let real = std::fs::read_to_string(root().join("fixtures/compat/js.toml")).unwrap();
     // A table that (wrongly) says 4.x clients cannot talk to 4.x servers.
     let wrong = real.replace(
