@@ -222,3 +222,18 @@ fn interop_expect_ack_without_an_emit_with_ack() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(err.contains("bad.toml") && err.contains("step 3: expect_ack needs an earlier emit with `ack = true`"), "{err}");
 }
+
+#[test]
+fn should_patterns_that_do_not_pair_with_the_packets() {
+    refused(
+        &case(
+            SIO,
+            "",
+            &format!(
+                "{HANDSHAKE}[[case.step]]\ndo = \"expect\"\npackets = [{{ sio = '0' }}]\nshould = [{{ sio = '0' }}, {{ sio = '1' }}]\n"
+            ),
+        ),
+        19,
+        "one stricter `sio` pattern per `sio` pattern",
+    );
+}

@@ -381,7 +381,9 @@ fn resolve_placeholders(v: &Value, attachments: &[Vec<u8>]) -> Result<Value, Str
     }
     Ok(match v {
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve_placeholders(x, attachments)).collect::<Result<_, _>>()?),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| Ok((k.clone(), resolve_placeholders(x, attachments)?))).collect::<Result<_, String>>()?),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| Ok((k.clone(), resolve_placeholders(x, attachments)?))).collect::<Result<_, String>>()?)
+        }
         other => other.clone(),
     })
 }
@@ -401,7 +403,8 @@ mod placeholder_tests {
     fn placeholders_match_by_the_bytes_they_stand_for_not_by_their_numbering() {
         let pat = parse_sio_pattern(r#"52-["m",{"a":{"_placeholder":true,"num":0}},[{"_placeholder":true,"num":1}]]"#).unwrap();
         let want = vec!["cafe".to_string(), "babe".to_string()];
-        let swapped = packet(r#"52-["m",{"a":{"_placeholder":true,"num":1}},[{"_placeholder":true,"num":0}]]"#, &[b"\xba\xbe", b"\xca\xfe"]);
+        let swapped =
+            packet(r#"52-["m",{"a":{"_placeholder":true,"num":1}},[{"_placeholder":true,"num":0}]]"#, &[b"\xba\xbe", b"\xca\xfe"]);
         assert_eq!(match_sio(&pat, Some(&want), &swapped, &mut Vars::default()), Ok(()));
         let wrong = packet(r#"52-["m",{"a":{"_placeholder":true,"num":0}},[{"_placeholder":true,"num":1}]]"#, &[b"\xba\xbe", b"\xca\xfe"]);
         assert!(match_sio(&pat, Some(&want), &wrong, &mut Vars::default()).is_err(), "bytes in the wrong places");

@@ -143,6 +143,7 @@ pub(crate) fn verdict_of(
             Level::Must => (Verdict::Fail, m),
             Level::Should => (Verdict::NonStrict, m),
         },
+        Ok(Err(Stop::Should(m))) => (Verdict::NonStrict, m),
         Ok(Err(Stop::Unsupported(m))) => (Verdict::Unsupported, m),
         Ok(Err(Stop::Error(m))) => (Verdict::Error, m),
     }

@@ -191,6 +191,11 @@ pub struct HttpExpect {
     /// A connection cut without a response is accepted too (the other checks then do not apply).
     #[serde(default)]
     pub allow_no_response: bool,
+    /// Checks of what the protocol text does not require but the reference server does (an
+    /// error body's code and message, …): when one fails the case goes on and ends non-strict
+    /// at worst, even in a MUST case (`expect = { status = 400, should = { json = … } }`).
+    #[serde(default)]
+    pub should: Option<Box<HttpExpect>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +300,11 @@ pub struct ExpectStep {
     /// any order (each pattern used once), for what a spec leaves unordered.
     #[serde(default)]
     pub unordered: bool,
+    /// Stricter patterns for the same packets, one per entry of `packets` (Socket.IO patterns),
+    /// for what only the reference server does (an error message's text): a mismatch makes the
+    /// case non-strict at worst and the case goes on.
+    #[serde(default)]
+    pub should: Option<Vec<PacketMatch>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,8 @@
 //!   `$var:`/`$ne:` name a value the harness sets or the case captures;
 //! - duration expressions are sums of numbers and `{variables}`;
 //! - client suites: `client_connect` options are a table; `fixture` and `auto_pong` do not
-//!   apply (the mock is configured by `mock` steps).
+//!   apply (the mock is configured by `mock` steps);
+//! - `should` checks (reference-server behaviour beyond the protocol text) are well-formed.
 use super::model::{CaseDef, FixtureSpec, Layer, Role, SuiteHeader};
 use super::steps::*;
 use serde_json::Value;
@@ -136,6 +137,17 @@ impl Cx<'_> {
                 if s.unordered && !s.packets.iter().all(|m| matches!(m, PacketMatch::Table(MatchTable { sio: Some(_), .. }))) {
                     return Err(bad(at, "unordered", "`unordered` takes only `sio` patterns"));
                 }
+                if let Some(sh) = &s.should {
+                    let sio = |m: &PacketMatch| matches!(m, PacketMatch::Table(MatchTable { sio: Some(_), .. }));
+                    if s.unordered || sh.len() != s.packets.len() || !sh.iter().all(sio) || !s.packets.iter().all(sio) {
+                        return Err(bad(
+                            at,
+                            "should",
+                            "`should` lists one stricter `sio` pattern per `sio` pattern of `packets`, in order (not with `unordered`)",
+                        ));
+                    }
+                    self.to_match(at, sh)?;
+                }
             }
             Step::ExpectClosed(s) => {
                 uses(&s.session, sessions)?;
@@ -212,6 +224,12 @@ impl Cx<'_> {
         }
         if let Some(pk) = &e.packets {
             self.to_match(at, pk)?;
+        }
+        if let Some(sh) = &e.should {
+            if sh.should.is_some() {
+                return Err(bad(at, "should", "a `should` inside a `should` means nothing more"));
+            }
+            self.http_expect(at, sh)?;
         }
         Ok(())
     }
