@@ -161,7 +161,7 @@ impl<'a> Exec<'a> {
         }
         if !self.should_failures.is_empty() {
             return Err(Stop::Should(format!(
-                "beyond the protocol text (what the reference server does): {}",
+                "SHOULD not met (beyond the protocol text, what the reference server does): {}",
                 self.should_failures.join("; ")
             )));
         }
