@@ -17,7 +17,8 @@ fn root() -> PathBuf {
 fn readme_lists_exactly_the_standard_fixture() {
     let path = root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
-    let section = readme.find("## Testing your own server (`--url`)").expect("README.md has no \"Testing your own server (`--url`)\" section");
+    let section =
+        readme.find("## Testing your own server (`--url`)").expect("README.md has no \"Testing your own server (`--url`)\" section");
     let begin = section + readme[section..].find(BEGIN).expect("the --url section has no standard-fixture:begin marker");
     let end = begin + readme[begin..].find(END).expect("no standard-fixture:end marker") + END.len();
     let want = standard().readme_section();

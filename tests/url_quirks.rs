@@ -145,7 +145,11 @@ fn raw_requests_are_typed_like_a_real_clients() {
     all_pass(
         &url,
         "eio4",
-        &["eio4/messages/polling/invalid-format-closes", "eio4/errors/post-handshake-method", "eio4/handshake/polling/rejects-invalid-method"],
+        &[
+            "eio4/messages/polling/invalid-format-closes",
+            "eio4/errors/post-handshake-method",
+            "eio4/handshake/polling/rejects-invalid-method",
+        ],
     );
     all_pass(
         &url,

@@ -215,7 +215,8 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
         tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
     }
     // `Upgrade` is a token list (RFC 9110 section 7.8): `websocket` among its protocols.
-    let is_ws = req.headers().get_all("upgrade").iter().filter_map(|v| v.to_str().ok()).any(|v| crate::wire::fields::has_token(v, "websocket"));
+    let is_ws =
+        req.headers().get_all("upgrade").iter().filter_map(|v| v.to_str().ok()).any(|v| crate::wire::fields::has_token(v, "websocket"));
     if is_ws && !f.strip_upgrade {
         return Ok(upgrade(st, req).await);
     }

@@ -234,7 +234,11 @@ fn check_handlers(def: &CaseDef, role: Role, raw: Option<&toml::Value>, text: &s
         }
         return Err((
             handlers_line(),
-            format!("case `{}`: unknown handler `{h}` in `handlers`; fixtures/standard.toml has {}", def.id, std.handler_names().join(", ")),
+            format!(
+                "case `{}`: unknown handler `{h}` in `handlers`; fixtures/standard.toml has {}",
+                def.id,
+                std.handler_names().join(", ")
+            ),
         ));
     }
     if role != Role::Server {

@@ -101,9 +101,10 @@ pub fn media_type_matches(expected: &str, actual: &str) -> bool {
         return expected.trim() == actual.trim();
     };
     want.essence == got.essence
-        && want.params.iter().all(|(k, v)| {
-            got.params.iter().any(|(gk, gv)| gk == k && if k == "charset" { gv.eq_ignore_ascii_case(v) } else { gv == v })
-        })
+        && want
+            .params
+            .iter()
+            .all(|(k, v)| got.params.iter().any(|(gk, gv)| gk == k && if k == "charset" { gv.eq_ignore_ascii_case(v) } else { gv == v }))
 }
 
 /// The elements of a comma-separated list, trimmed, empty ones dropped (RFC 9110 section 5.6.1).

@@ -200,7 +200,9 @@ mod tests {
             let _ = sock.shutdown().await;
         });
         let t = Transcript::new();
-        let r = connect(&format!("http://127.0.0.1:{port}"), "/engine.io/?EIO=4&transport=websocket&sid=x", &[], Duration::from_secs(2), &t).await;
+        let r =
+            connect(&format!("http://127.0.0.1:{port}"), "/engine.io/?EIO=4&transport=websocket&sid=x", &[], Duration::from_secs(2), &t)
+                .await;
         match r {
             Err(ConnectError::Refused { status, body, .. }) => {
                 assert_eq!(status, 400);

@@ -12,13 +12,13 @@
 //!   [`Exec::live_deadline`];
 //! - while a step waits on a v3 polling session the harness keeps pinging, like a real client
 //!   (v4 sessions get their pongs from `auto_pong`) — [`Exec::v3_polling_keepalive`].
-use super::{fail, Exec, Stop, StepResult};
+use super::{fail, Exec, StepResult, Stop};
 use crate::protocol::eio::{self, Data, EioRevision, Packet, PacketType};
 use crate::suite::steps::{AliveStep, Step};
-use crate::wire::http::Response;
-use crate::wire::WireError;
 use crate::wire::http::Request;
+use crate::wire::http::Response;
 use crate::wire::session::Conn;
+use crate::wire::WireError;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -107,7 +107,9 @@ impl Exec<'_> {
             let p = match self.next_packet(name, deadline, what).await {
                 Ok(p) => p,
                 Err(Stop::Fail(m)) => {
-                    return fail(format!("after the upgrade packet (5) the server gave no sign that the session moved to the websocket: {m}"))
+                    return fail(format!(
+                        "after the upgrade packet (5) the server gave no sign that the session moved to the websocket: {m}"
+                    ))
                 }
                 Err(e) => return Err(e),
             };
@@ -199,7 +201,10 @@ impl Exec<'_> {
                 (EioRevision::V3, PacketType::Pong) => break,
                 (EioRevision::V4, PacketType::Ping) => {
                     let pong = Packet::new(PacketType::Pong, if let Data::Text(t) = &p.data { t.clone() } else { String::new() });
-                    self.session(&name)?.send(&[pong], false, within).await.map_err(|e| not_alive(format!("its pong could not be sent: {e}")))?;
+                    self.session(&name)?
+                        .send(&[pong], false, within)
+                        .await
+                        .map_err(|e| not_alive(format!("its pong could not be sent: {e}")))?;
                     self.ponged(&name);
                     break;
                 }
