@@ -54,11 +54,31 @@ pub enum PrepareError {
 }
 
 /// Runs the family's preparation unless its stamp is current. Returns true if it ran.
+///
+/// Several siospec processes may prepare the same checkout at once (test binaries run their
+/// trials in parallel, CI jobs share a machine); two `npm ci` in one directory corrupt each
+/// other, so preparation holds an exclusive lock on the family's lock file and re-reads the
+/// stamp once it has it: the second process finds the work done.
 pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result<bool, PrepareError> {
-    match readiness(root, fam_name, fam) {
-        Readiness::Unavailable(why) => return Err(PrepareError::Unavailable(fam_name.into(), why)),
-        Readiness::Prepared if !force => return Ok(false),
-        _ => {}
+    if let Readiness::Unavailable(why) = readiness(root, fam_name, fam) {
+        return Err(PrepareError::Unavailable(fam_name.into(), why));
+    }
+    if !force && readiness(root, fam_name, fam) == Readiness::Prepared {
+        return Ok(false);
+    }
+    let io = |e: std::io::Error| PrepareError::Io(fam_name.into(), e);
+    let stamp = stamp_path(root, fam_name);
+    let dir = stamp.parent().expect("stamp path has a parent");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("prepare-{fam_name}.lock")))
+        .map_err(io)?;
+    lock.lock().map_err(io)?;
+    if !force && readiness(root, fam_name, fam) == Readiness::Prepared {
+        return Ok(false);
     }
     let (prog, args) = fam
         .prepare
@@ -80,10 +100,7 @@ pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result
             tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
-    let stamp = stamp_path(root, fam_name);
-    if let Some(dir) = stamp.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| PrepareError::Io(fam_name.into(), e))?;
-    }
-    std::fs::write(&stamp, fingerprint(root, fam)).map_err(|e| PrepareError::Io(fam_name.into(), e))?;
+    std::fs::write(&stamp, fingerprint(root, fam)).map_err(io)?;
+    drop(lock);
     Ok(true)
 }
