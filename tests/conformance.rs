@@ -158,8 +158,9 @@ fn main() {
     for def in p.catalog.target.iter() {
         let ready = p.readiness(def);
         for suite in p.suites.names() {
-            let Some(first) = p.suites.cases.iter().find(|c| c.suite == suite) else { continue };
-            if first.role != def.role || def.speaks(first.revision).is_none() {
+            // A suite may hold several revisions (`robust`): the trial exists when the target
+            // speaks one of them.
+            if !p.suites.cases.iter().any(|c| c.suite == suite && c.role == def.role && def.speaks(c.revision).is_some()) {
                 continue;
             }
             let (name, s) = (def.name.clone(), suite.clone());

@@ -78,6 +78,7 @@ mod tests {
             expected_reason: (accepted.len() > 1).then(|| "a race in Foo.bar()".to_string()),
             attempts: earlier.len() as u32 + 1,
             earlier_verdicts: earlier.to_vec(),
+            memory: None,
         }
     }
 

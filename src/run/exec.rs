@@ -45,6 +45,7 @@ impl From<WireError> for Stop {
 
 const DEFAULT_WITHIN_MS: u64 = 1000;
 
+mod hostile;
 mod liveness;
 
 pub struct Exec<'a> {
@@ -191,7 +192,7 @@ impl<'a> Exec<'a> {
         let mut v: Vec<(String, String)> = self
             .vars
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "eio" | "path" | "pingInterval" | "pingTimeout" | "maxPayload" | "upgrades"))
+            .filter(|(k, _)| !matches!(k.as_str(), "eio" | "path" | "pingInterval" | "pingTimeout" | "maxPayload" | "upgrades" | "i" | "host"))
             .map(|(k, v)| (v.clone(), k.clone()))
             .collect();
         for (name, s) in &self.sessions {
@@ -226,6 +227,8 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
             Step::Alive(s) => self.alive(s).await,
+            Step::Tcp(s) => self.tcp(s).await,
+            Step::SidQuality(s) => self.sid_quality(s).await,
             // The loader keeps client steps out of server suites; see run/client_exec.rs.
             other => Err(Stop::Error(format!("suite error: `{}` is a client-suite step", other.kind()))),
         }
@@ -446,6 +449,8 @@ impl<'a> Exec<'a> {
                         }
                     } else if let Some(r) = &t.raw {
                         out.push(Outgoing::Raw(self.vars.render(r)));
+                    } else if let Some(h) = &t.text_hex {
+                        out.push(Outgoing::TextBytes(hex_decode(h).map_err(Stop::Error)?));
                     } else if let Some(n) = t.fill {
                         out.push(Outgoing::Packet(
                             eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?,
@@ -461,26 +466,91 @@ impl<'a> Exec<'a> {
 
     async fn send(&mut self, s: &SendStep) -> StepResult {
         let name = Self::session_name(&s.session);
-        let outgoing = self.packets_to_send(&s.packets)?;
+        let times = s.repeat.unwrap_or(1).max(1);
+        let mut outgoing = Vec::new();
+        for i in 0..times {
+            if s.repeat.is_some() {
+                self.vars.set("i", i.to_string());
+            }
+            outgoing.push(self.packets_to_send(&s.packets)?);
+        }
         let within = self.within(None);
+        let pace = s.per_second.filter(|n| *n > 0).map(|n| Duration::from_secs_f64(1.0 / n as f64));
+        // A flood is summarised: its first repetition is shown, the rest counted.
+        let quiet = times > 3;
+        let transcript = self.transcript.clone();
+        let self_scaled_bound = self.scaled(3000);
+        let started = Instant::now();
         let mut responses = Vec::new();
+        let mut ended: Option<WireError> = None;
         {
             let sess = self.session(&name)?;
             let mut batch = Vec::new();
-            for o in outgoing {
-                match o {
-                    Outgoing::Packet(p) => batch.push(p),
-                    Outgoing::Raw(r) => {
-                        if !batch.is_empty() {
-                            responses.push(sess.send(&std::mem::take(&mut batch), s.xhr2, within).await?);
+            // A flood is bounded in time as well as in count: its pacing plus 3 s.
+            let bound = started + pace.map(|p| p * times).unwrap_or_default() + self_scaled_bound;
+            for (i, rep) in outgoing.into_iter().enumerate() {
+                if quiet && i == 1 {
+                    transcript.mute(true);
+                }
+                if i > 0 && Instant::now() > bound {
+                    transcript.mute(false);
+                    transcript.log(format!("# flood stopped by its time bound after {i} of {times} repetitions"));
+                    break;
+                }
+                if let Some(p) = pace {
+                    tokio::time::sleep_until(started + p * i as u32).await;
+                }
+                for o in rep {
+                    let r = match o {
+                        Outgoing::Packet(p) => {
+                            batch.push(p);
+                            continue;
                         }
-                        responses.push(sess.send_raw(&r, within).await?);
+                        Outgoing::Raw(r) => match Self::flush(sess, &mut batch, s.xhr2, within, &mut responses).await {
+                            Ok(()) => sess.send_raw(&r, within).await.map(|resp| responses.push(resp)),
+                            Err(e) => Err(e),
+                        },
+                        Outgoing::TextBytes(b) => match Self::flush(sess, &mut batch, s.xhr2, within, &mut responses).await {
+                            Ok(()) => sess.send_text_bytes(&b, within).await.map(|resp| responses.push(resp)),
+                            Err(e) => Err(e),
+                        },
+                    };
+                    if let Err(e) = r {
+                        ended = Some(e);
+                        break;
+                    }
+                }
+                // Paced over polling: one POST per repetition.
+                if pace.is_some() || ended.is_some() {
+                    if ended.is_none() {
+                        if let Err(e) = Self::flush(sess, &mut batch, s.xhr2, within, &mut responses).await {
+                            ended = Some(e);
+                        }
+                    }
+                    if ended.is_some() {
+                        break;
                     }
                 }
             }
-            if !batch.is_empty() {
-                responses.push(sess.send(&batch, s.xhr2, within).await?);
+            if ended.is_none() {
+                if let Err(e) = Self::flush(sess, &mut batch, s.xhr2, within, &mut responses).await {
+                    ended = Some(e);
+                }
             }
+        }
+        if quiet {
+            transcript.mute(false);
+            transcript.log(format!("⇢ (… {} repetitions in all, {} ms)", times, started.elapsed().as_millis()));
+        }
+        if s.any_answer {
+            if let Some(e) = ended {
+                self.transcript.log(format!("# the server stopped taking the input: {e}"));
+            }
+            return Ok(());
+        }
+
+        if let Some(e) = ended {
+            return Err(e.into());
         }
         let want = s.status.unwrap_or(200);
         for r in responses.into_iter().flatten() {
@@ -502,6 +572,20 @@ impl<'a> Exec<'a> {
                     .map_err(|e| Stop::Fail(format!("POST body is not JSON ({e}): {}", show_bytes(&r.body))))?;
                 json_match(pat, &v, &mut self.vars, "body").or_else(fail)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Sends the packets gathered so far (one POST over polling, frames over websocket).
+    async fn flush(
+        sess: &mut EioSession,
+        batch: &mut Vec<Packet>,
+        xhr2: bool,
+        within: Duration,
+        responses: &mut Vec<Option<Response>>,
+    ) -> Result<(), WireError> {
+        if !batch.is_empty() {
+            responses.push(sess.send(&std::mem::take(batch), xhr2, within).await?);
         }
         Ok(())
     }
@@ -1066,6 +1150,8 @@ impl<'a> Exec<'a> {
 enum Outgoing {
     Packet(Packet),
     Raw(String),
+    /// A text frame (polling: body) of bytes that need not be UTF-8.
+    TextBytes(Vec<u8>),
 }
 
 /// How often a step waiting on a websocket wakes up to measure the harness's own lag.

@@ -4,8 +4,10 @@ pub mod exec;
 pub mod expectations;
 pub mod matchers;
 pub mod preflight;
+pub mod resources;
 pub mod vars;
 pub mod verdict;
+pub mod witness;
 
 use crate::suite::{Case, Level};
 use crate::targets::{ServerError, ServerRequest, Target};
@@ -53,10 +55,24 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectations: &Expectations) -> CaseResult {
     let started = Instant::now();
-    let case = &p.case;
     let transcript = Transcript::new();
     let mut redactor = Redactor::default();
-    let (verdict, message) = run_case_inner(target, p, opts, &transcript, &mut redactor).await;
+    let mut memory = None;
+    let (verdict, message) = run_case_inner(target, p, opts, &transcript, &mut redactor, &mut memory).await;
+    result_of(p, started, (verdict, message), &transcript, &redactor, memory, expectations)
+}
+
+fn result_of(
+    p: &Planned,
+    started: Instant,
+    (verdict, message): (Verdict, String),
+    transcript: &Transcript,
+    redactor: &Redactor,
+    memory: Option<resources::Memory>,
+    expectations: &Expectations,
+) -> CaseResult {
+    let case = &p.case;
+    let message = bounded(message);
     let (expected, accepted, expected_reason) = match expectations.get(case.id()) {
         Some((set, r)) => (if set.contains(&verdict) { verdict } else { set[0] }, set.clone(), Some(r.clone())),
         None => (Verdict::Pass, vec![Verdict::Pass], None),
@@ -79,6 +95,7 @@ pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectati
         expected_reason,
         attempts: 1,
         earlier_verdicts: Vec::new(),
+        memory,
     }
 }
 
@@ -88,6 +105,7 @@ async fn run_case_inner(
     opts: &RunOptions,
     transcript: &Transcript,
     redactor: &mut Redactor,
+    memory: &mut Option<resources::Memory>,
 ) -> (Verdict, String) {
     let case = &p.case;
     for need in &case.def.needs {
@@ -120,14 +138,78 @@ async fn run_case_inner(
     };
     let mut server = server;
     exec.set_events(server.events.take());
+    let witness = if case.witness {
+        match witness::Witness::start(&server.base, &server.path, case.revision.eio(), case.revision.sio(), case.layer, scale).await {
+            Ok(w) => Some(w),
+            Err(e) => return (Verdict::Error, format!("before any hostile input: {e}")),
+        }
+    } else {
+        None
+    };
+    let pid = if case.witness { target.pid() } else { None };
+    let sampler = pid.and_then(resources::Sampler::start);
     let deadline = Duration::from_millis((case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS) as f64 * scale) as u64);
     let outcome = tokio::time::timeout(deadline, exec.run()).await;
     exec.finish().await;
     for (value, name) in exec.volatile() {
         redactor.add(&value, &name);
     }
+    let mut judged = verdict_of(outcome, case.def.level, deadline);
+    if let Some(w) = witness {
+        let report = w.finish().await;
+        *memory = sampler.zip(pid).map(|(s, pid)| s.stop(pid));
+        if let Some(m) = memory {
+            transcript.log(format!("# {}", m.describe()));
+        }
+        judged = availability(target, case, report, *memory, transcript).unwrap_or(judged);
+    }
     drop(server);
-    verdict_of(outcome, case.def.level, deadline)
+    judged
+}
+
+/// The verdict of a witness case when the server did not stay available: its process died, the
+/// witness lost it, or its memory grew past the case's limit. None: the steps' verdict stands.
+fn availability(
+    target: &Target,
+    case: &Case,
+    report: witness::Report,
+    memory: Option<resources::Memory>,
+    transcript: &Transcript,
+) -> Option<(Verdict, String)> {
+    for line in &report.evidence {
+        transcript.log(line.clone());
+    }
+    if let Some(how) = target.ended() {
+        transcript.log(format!("# the server process died: {}", how.lines().next().unwrap_or("")));
+        return Some((Verdict::Fail, format!("availability: the server process died ({how})")));
+    }
+    if let Some(lost) = report.lost {
+        return Some((Verdict::Fail, format!("availability: another client lost the server: {lost}")));
+    }
+    transcript.log(format!("# witness: {} exchange(s) answered, the slowest in {} ms", report.exchanges, report.slowest_ms));
+    let limit_kib = case.memory_limit_mb * 1024;
+    match memory {
+        Some(m) if m.growth_kib() > limit_kib => Some((
+            Verdict::Fail,
+            format!("availability: the server's memory grew by more than {} MB ({})", case.memory_limit_mb, m.describe()),
+        )),
+        _ => None,
+    }
+}
+
+/// Messages quote what the server sent or what was sent to it, which a hostile case makes huge.
+fn bounded(mut m: String) -> String {
+    const MAX: usize = 2000;
+    if m.len() > MAX {
+        let mut cut = MAX;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let total = m.len();
+        m.truncate(cut);
+        m.push_str(&format!("… ({total} bytes)"));
+    }
+    m
 }
 
 /// How a case's outcome becomes a verdict: a broken MUST fails, a broken SHOULD is non-strict.
@@ -150,6 +232,10 @@ pub(crate) fn verdict_of(
 }
 
 /// Runs the planned cases with at most `opts.jobs` in flight; results come back sorted by id.
+///
+/// Witness cases (`[suite] witness`) run afterwards, one at a time, on a driver of their own
+/// (`Target::isolated`): one of them may kill its server, and its memory is measured, so
+/// nothing else may share that process. A driver that died is started again for the next.
 pub async fn run_all(
     target: &Target,
     planned: &[Planned],
@@ -157,7 +243,8 @@ pub async fn run_all(
     expectations: &Expectations,
     on_done: &(dyn Fn(&CaseResult) + Sync),
 ) -> Vec<CaseResult> {
-    let mut results: Vec<CaseResult> = futures_util::stream::iter(planned.iter())
+    let (alone, shared): (Vec<&Planned>, Vec<&Planned>) = planned.iter().partition(|p| p.case.witness);
+    let mut results: Vec<CaseResult> = futures_util::stream::iter(shared)
         .map(|p| async move {
             let r = run_case(target, p, opts, expectations).await;
             on_done(&r);
@@ -166,8 +253,46 @@ pub async fn run_all(
         .buffer_unordered(opts.jobs.max(1))
         .collect()
         .await;
+    results.extend(run_alone(target, &alone, opts, expectations, on_done).await);
     results.sort_by(|a, b| a.id.cmp(&b.id));
     results
+}
+
+async fn run_alone(
+    target: &Target,
+    planned: &[&Planned],
+    opts: &RunOptions,
+    expectations: &Expectations,
+    on_done: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    let ready = Duration::from_millis((60_000.0 * opts.time_scale) as u64);
+    let mut own: Option<Target> = None;
+    for p in planned {
+        if own.as_ref().is_none_or(|t| t.ended().is_some()) {
+            if let Some(dead) = own.take() {
+                dead.shutdown().await;
+            }
+            match target.isolated(ready).await {
+                Ok(t) => own = Some(t),
+                Err(e) => {
+                    let why = (Verdict::Error, format!("could not start a driver of its own for this case: {e}"));
+                    let r = result_of(p, Instant::now(), why, &Transcript::new(), &Redactor::default(), None, expectations);
+                    on_done(&r);
+                    out.push(r);
+                    continue;
+                }
+            }
+        }
+        let t = own.as_ref().expect("started above");
+        let r = run_case(t, p, opts, expectations).await;
+        on_done(&r);
+        out.push(r);
+    }
+    if let Some(t) = own {
+        t.shutdown().await;
+    }
+    out
 }
 
 /// Runs every unexpected result of `results` again, up to `retries` more times, one case at a

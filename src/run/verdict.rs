@@ -71,6 +71,9 @@ pub struct CaseResult {
     /// The verdicts of the earlier attempts, oldest first (empty unless retried).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub earlier_verdicts: Vec<Verdict>,
+    /// Witness cases on a launched target: the server process's resident memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<super::resources::Memory>,
 }
 
 fn single(v: &[Verdict]) -> bool {

@@ -26,7 +26,14 @@ pub struct Case {
     /// Server suite (the harness is a client) or client suite (the harness plays the server).
     pub role: Role,
     pub file: PathBuf,
+    /// Run with a witness session, alone on a driver of its own (`[suite] witness`).
+    pub witness: bool,
+    /// Memory growth that fails a witness case, in MB.
+    pub memory_limit_mb: u64,
 }
+
+/// Default of `[suite] memory_limit_mb`.
+pub const MEMORY_LIMIT_MB: u64 = 256;
 
 impl Case {
     pub fn id(&self) -> &str {
@@ -201,16 +208,64 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         if !def.revisions.is_empty() && !def.revisions.contains(&parsed.suite.revision) {
             return Err(at(&def.id, format!("case `{}` does not apply to its own suite's revision {}", def.id, parsed.suite.revision)));
         }
-        cases.push(Case {
+        let base = Case {
             def: Arc::new(def),
             suite: parsed.suite.name.clone(),
             revision: parsed.suite.revision,
             layer: parsed.suite.layer,
             role: parsed.suite.role,
             file: file.to_path_buf(),
-        });
+            witness: parsed.suite.witness,
+            memory_limit_mb: parsed.suite.memory_limit_mb.unwrap_or(MEMORY_LIMIT_MB),
+        };
+        let through = parsed.suite.also_through.map(|rev| through_socket_io(&base, rev)).transpose().map_err(|m| at(&base.def.id, m))?;
+        for c in std::iter::once(base).chain(through) {
+            if parsed.suite.each_transport {
+                cases.extend(per_transport(&c));
+            } else {
+                cases.push(c);
+            }
+        }
     }
     Ok(cases)
+}
+
+/// The same Engine.IO case through the Socket.IO endpoint of a `rev` target (`also_through`).
+fn through_socket_io(c: &Case, rev: Revision) -> Result<Case, String> {
+    if rev.eio() != c.revision.eio() || rev.sio().is_none() {
+        return Err(format!("`also_through = \"{rev}\"` must name the Socket.IO revision carried by {}", c.revision));
+    }
+    let seg = format!("/{}/", c.revision);
+    if !c.def.id.contains(&seg) {
+        return Err(format!("case id `{}` has no `{seg}` segment for `also_through` to replace", c.def.id));
+    }
+    let mut def = (*c.def).clone();
+    def.id = def.id.replacen(&seg, &format!("/{rev}/"), 1);
+    def.revisions.clear();
+    Ok(Case { def: Arc::new(def), revision: rev, layer: Layer::SocketIo, ..c.clone() })
+}
+
+/// One case per transport when it lists both (`each_transport`); its handshakes use that one.
+fn per_transport(c: &Case) -> Vec<Case> {
+    use super::steps::Step;
+    if c.def.transports.len() < 2 {
+        return vec![c.clone()];
+    }
+    c.def
+        .transports
+        .iter()
+        .map(|&t| {
+            let mut def = (*c.def).clone();
+            def.id = format!("{}/{}", def.id, t.as_str());
+            def.transports = vec![t];
+            for step in &mut def.steps {
+                if let Step::Handshake(h) = step {
+                    h.transport = t;
+                }
+            }
+            Case { def: Arc::new(def), ..c.clone() }
+        })
+        .collect()
 }
 
 /// A case's `handlers` name handlers of the standard fixture (`fixtures/standard.toml`), and a

@@ -25,6 +25,24 @@ pub struct SuiteHeader {
     pub role: Role,
     #[serde(default)]
     pub description: String,
+    /// Every case runs with a witness session (`src/run/witness.rs`): a well-behaved client
+    /// connected before the first step, whose loss fails the case whatever its level. Such
+    /// cases run one at a time on a driver of their own, whose memory is measured.
+    #[serde(default)]
+    pub witness: bool,
+    /// With `witness`: the growth of the server's resident memory over its idle figure that
+    /// fails a case, in MB (default 256).
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
+    /// An Engine.IO file whose cases also run through the Socket.IO endpoint of targets that
+    /// speak this revision (`sio5` for `eio4`, `sio4` for `eio3`): each case is loaded a second
+    /// time with that revision, the `socket.io` layer and its id's revision segment replaced.
+    #[serde(default)]
+    pub also_through: Option<Revision>,
+    /// A case whose `transports` lists both is loaded once per transport, with `/polling` or
+    /// `/websocket` appended to its id and that transport given to its `handshake` steps.
+    #[serde(default)]
+    pub each_transport: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, PartialOrd, Ord)]

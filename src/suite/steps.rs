@@ -34,6 +34,10 @@ pub enum Step {
     /// Prove the session is alive right now (a heartbeat exchange), before a check that
     /// expects it refused or closed; raw requests on it must then be answered in time.
     Alive(AliveStep),
+    /// Raw bytes on fresh TCP connections (half-open requests, slowloris, lying headers).
+    Tcp(TcpStep),
+    /// Collect many handshake sids and judge how guessable they are.
+    SidQuality(SidQualityStep),
     // Client suites only (`[suite] role = "client"`); see `client_steps.rs`.
     Mock(super::client_steps::MockStep),
     MockSend(super::client_steps::MockSendStep),
@@ -67,6 +71,8 @@ impl Step {
             Step::ServerEvent(_) => "server_event",
             Step::Drop(_) => "drop",
             Step::Alive(_) => "alive",
+            Step::Tcp(_) => "tcp",
+            Step::SidQuality(_) => "sid_quality",
             Step::Mock(_) => "mock",
             Step::MockSend(_) => "mock_send",
             Step::MockClose(_) => "mock_close",
@@ -235,6 +241,10 @@ pub struct PacketTable {
     /// A message of exactly this many bytes (`4aaaa…`).
     #[serde(default)]
     pub fill: Option<usize>,
+    /// Bytes (hex) sent as a websocket *text* frame even when they are not UTF-8 (over
+    /// polling: as the POST body), for invalid input no string can hold.
+    #[serde(default)]
+    pub text_hex: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +262,17 @@ pub struct SendStep {
     /// JSON pattern of the POST response body (polling only).
     #[serde(default)]
     pub json: Option<Value>,
+    /// Send the packets this many times (at most 100 000); `{i}` in them is the repetition's
+    /// number. Over polling all go in one POST, unless `per_second` paces them one POST each.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Pace the repetitions: at most this many per second.
+    #[serde(default)]
+    pub per_second: Option<u32>,
+    /// Over polling, a POST the server does not answer (or answers with an error) ends the
+    /// step without failing it: for hostile input, what the server answers is not the point.
+    #[serde(default)]
+    pub any_answer: bool,
 }
 
 /// A packet to match.
@@ -429,4 +450,42 @@ pub struct DropStep {
 pub struct AliveStep {
     #[serde(default)]
     pub session: Option<String>,
+}
+
+/// `do = "tcp"`: raw bytes to the server on `connections` fresh TCP connections at once, for
+/// what an HTTP client never sends (half-open requests, one byte a second, a `Content-Length`
+/// that lies). Every connection is closed after `hold_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpStep {
+    /// Bytes sent at once, templated (`{path}`, `{eio}`, `{sid}`, `{host}`); `\r\n` is CRLF.
+    #[serde(default)]
+    pub send: String,
+    /// Bytes sent after `send`, one every `byte_interval_ms` (slowloris), until sent or
+    /// `hold_ms` is over.
+    #[serde(default)]
+    pub trickle: Option<String>,
+    /// Default 1000.
+    #[serde(default)]
+    pub byte_interval_ms: Option<u64>,
+    /// Connections opened at once, each sending the same bytes (default 1, at most 500).
+    #[serde(default)]
+    pub connections: Option<u32>,
+    /// How long the connections stay open (default 1000 ms, at most 10 000).
+    #[serde(default)]
+    pub hold_ms: Option<u64>,
+    /// The HTTP status every connection must have been answered with before `hold_ms`.
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+}
+
+/// `do = "sid_quality"`: `count` polling handshakes (default 200); their sids must not repeat,
+/// follow each other or carry less than `min_bits` of estimated entropy (default 64).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidQualityStep {
+    #[serde(default)]
+    pub count: Option<u32>,
+    #[serde(default)]
+    pub min_bits: Option<u32>,
 }

@@ -124,6 +124,9 @@ impl Cx<'_> {
                     self.http_expect(at, e)?;
                 }
             }
+            Step::Send(s) if s.repeat.is_some_and(|n| n == 0 || n > 100_000) => {
+                return Err(bad(at, "repeat", "`repeat` is between 1 and 100000"));
+            }
             Step::Send(s) => {
                 uses(&s.session, sessions)?;
                 self.to_send(at, &s.packets)?;
@@ -174,6 +177,19 @@ impl Cx<'_> {
             }
             Step::Drop(s) => uses(&s.session, sessions)?,
             Step::Alive(s) => uses(&s.session, sessions)?,
+            Step::Tcp(s) => {
+                if s.connections.is_some_and(|n| n == 0 || n > 500) {
+                    return Err(bad(at, "connections", "`connections` is between 1 and 500"));
+                }
+                if s.hold_ms.is_some_and(|n| n > 10_000) {
+                    return Err(bad(at, "hold_ms", "`hold_ms` is at most 10000"));
+                }
+            }
+            Step::SidQuality(s) => {
+                if s.count.is_some_and(|n| !(10..=1000).contains(&n)) {
+                    return Err(bad(at, "count", "`count` is between 10 and 1000"));
+                }
+            }
             Step::Mock(_) | Step::MockClose(_) | Step::ClientAck(_) | Step::ClientDisconnect(_) | Step::ClientClose(_) => {}
             Step::MockSend(s) => self.to_send(at, &s.packets)?,
             Step::ClientConnect(s) => {
@@ -253,9 +269,15 @@ impl Cx<'_> {
                         .map_err(|e| bad(at, "packets", format!("`{t}` is not an Engine.IO packet in text form: {e}")))?;
                 }
                 PacketSpec::Table(t) => {
-                    let n = [t.binary.is_some(), t.sio.is_some(), t.raw.is_some(), t.fill.is_some()].iter().filter(|b| **b).count();
+                    let n = [t.binary.is_some(), t.sio.is_some(), t.raw.is_some(), t.fill.is_some(), t.text_hex.is_some()]
+                        .iter()
+                        .filter(|b| **b)
+                        .count();
                     if n != 1 {
-                        return Err(bad(at, "packets", "a packet table needs exactly one of `binary`, `sio`, `raw`, `fill`"));
+                        return Err(bad(at, "packets", "a packet table needs exactly one of `binary`, `sio`, `raw`, `fill`, `text_hex`"));
+                    }
+                    if let Some(h) = &t.text_hex {
+                        self.hex(at, "text_hex", h)?;
                     }
                     if !t.attachments.is_empty() && t.sio.is_none() {
                         return Err(bad(at, "attachments", "`attachments` follow a `sio` packet"));

@@ -21,7 +21,7 @@ impl Target {
     /// The clients of one case. Every client it opens is closed when it drops.
     pub fn client_session(&self, key: &str) -> Result<ClientSession, String> {
         match self {
-            Target::Process { def, driver } if def.role == Role::Client => Ok(ClientSession::new(driver.clone(), key)),
+            Target::Process { def, driver, .. } if def.role == Role::Client => Ok(ClientSession::new(driver.clone(), key)),
             _ => Err(format!("target {} is not a client target", self.name())),
         }
     }

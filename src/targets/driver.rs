@@ -322,6 +322,28 @@ impl Driver {
         self.stdin.lock().ok().and_then(|s| s.as_ref().map(|tx| tx.send(line).is_ok())).unwrap_or(false)
     }
 
+    /// The process id of a driver running as a local child (None in a container or once gone).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok().and_then(|c| match c.as_ref() {
+            Some(Host::Process(c)) => c.id(),
+            _ => None,
+        })
+    }
+
+    /// How the driver ended, if it did: its exit status (local process) and the last lines it
+    /// wrote, stderr included — what a crash of the implementation left behind.
+    pub fn ended(&self) -> Option<String> {
+        let status = self.child.lock().ok().and_then(|mut c| match c.as_mut() {
+            Some(Host::Process(c)) => match c.try_wait() {
+                Ok(Some(st)) => Some(st.to_string()),
+                _ => None,
+            },
+            Some(Host::Remote(_)) => self.stdout_closed.load(Ordering::SeqCst).then(|| "its channel closed".to_string()),
+            None => None,
+        })?;
+        Some(format!("{status}; last output:\n{}", self.tail()))
+    }
+
     /// Whether the process is still running.
     pub fn alive(&self) -> bool {
         self.child

@@ -22,6 +22,8 @@ pub enum Target {
     Process {
         def: TargetDef,
         driver: Arc<Driver>,
+        /// How the driver was started, so another one can be (`Target::isolated`).
+        origin: Origin,
     },
     /// A server the user started by hand with the standard fixture.
     Url {
@@ -29,6 +31,15 @@ pub enum Target {
         path: String,
         revision: Revision,
     },
+}
+
+/// Where a launched target's driver runs.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A local process started in this project root.
+    Local(std::path::PathBuf),
+    /// A container of this image.
+    Container(String),
 }
 
 /// A live server for one case. Dropping it closes the server.
@@ -86,7 +97,7 @@ impl Target {
         let driver = Driver::start(root, &def.command, ready_within)
             .await
             .map_err(|source| TargetError::Driver { name: def.name.clone(), source })?;
-        Ok(Target::Process { def: def.clone(), driver: Arc::new(driver) })
+        Ok(Target::Process { def: def.clone(), driver: Arc::new(driver), origin: Origin::Local(root.to_path_buf()) })
     }
 
     /// The target's driver in a container of `image` (its family's image, see `crate::containers`).
@@ -94,7 +105,34 @@ impl Target {
         let driver = container::start_driver(image, &def.command, &def.name, ready_within)
             .await
             .map_err(|source| TargetError::Driver { name: def.name.clone(), source })?;
-        Ok(Target::Process { def: def.clone(), driver: Arc::new(driver) })
+        Ok(Target::Process { def: def.clone(), driver: Arc::new(driver), origin: Origin::Container(image.to_string()) })
+    }
+
+    /// Another instance of the same target with a driver of its own, for cases that may kill
+    /// their server or whose memory is measured: nothing else runs in that process. A server
+    /// started by hand has no other instance: the same target is returned.
+    pub async fn isolated(&self, ready_within: Duration) -> Result<Target, TargetError> {
+        match self {
+            Target::Process { def, origin: Origin::Local(root), .. } => Target::start_process(root, def, ready_within).await,
+            Target::Process { def, origin: Origin::Container(image), .. } => Target::start_container(image, def, ready_within).await,
+            Target::Url { base, path, revision } => Ok(Target::Url { base: base.clone(), path: path.clone(), revision: *revision }),
+        }
+    }
+
+    /// How the target's driver process ended, if it did (None: running, or a server started by hand).
+    pub fn ended(&self) -> Option<String> {
+        match self {
+            Target::Process { driver, .. } => driver.ended(),
+            Target::Url { .. } => None,
+        }
+    }
+
+    /// The local process id of the target's driver, for measuring its memory.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Target::Process { driver, .. } => driver.pid(),
+            Target::Url { .. } => None,
+        }
     }
 
     pub fn url(url: &str, revision: Revision) -> Result<Target, TargetError> {

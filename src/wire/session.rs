@@ -190,6 +190,20 @@ impl EioSession {
         }
     }
 
+    /// Sends bytes exactly as given: a POST body over polling, a *text* frame over websocket
+    /// even when they are not UTF-8.
+    pub async fn send_text_bytes(&mut self, bytes: &[u8], timeout: Duration) -> Result<Option<Response>, WireError> {
+        match &mut self.conn {
+            Conn::Ws(c) => {
+                c.send_text_bytes(bytes).await?;
+                self.last_sent = Some(Instant::now());
+                Ok(None)
+            }
+            Conn::Polling => self.post_raw(bytes.to_vec(), "text/plain;charset=UTF-8", timeout).await.map(Some),
+            Conn::Gone => Err(WireError::Http("the session's transport was dropped".into())),
+        }
+    }
+
     pub fn get_request(&self, timeout: Duration) -> Request {
         Request { method: "GET".into(), target: self.target("polling"), headers: vec![], body: None, timeout }
     }

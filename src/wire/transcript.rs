@@ -12,6 +12,8 @@ pub struct Entry {
 pub struct Transcript {
     start: Instant,
     entries: Arc<Mutex<Vec<Entry>>>,
+    /// While set, lines are dropped: a flood of thousands of packets is summarised instead.
+    muted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Long bodies are cut so a transcript stays readable and bounded.
@@ -19,9 +21,16 @@ const MAX_LINE: usize = 300;
 
 impl Transcript {
     pub fn new() -> Self {
-        Transcript { start: Instant::now(), entries: Arc::new(Mutex::new(Vec::new())) }
+        Transcript { start: Instant::now(), entries: Arc::new(Mutex::new(Vec::new())), muted: Arc::default() }
+    }
+    /// Mutes (or unmutes) the transcript; the caller logs a summary of what it left out.
+    pub fn mute(&self, on: bool) {
+        self.muted.store(on, std::sync::atomic::Ordering::SeqCst);
     }
     pub fn log(&self, line: impl Into<String>) {
+        if self.muted.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut line = line.into();
         if line.len() > MAX_LINE {
             let mut cut = MAX_LINE;

@@ -120,6 +120,19 @@ impl WsConn {
         }
     }
 
+    /// A text frame whose payload is `bytes` as they are, valid UTF-8 or not (the websocket
+    /// library's messages hold only strings; a raw frame does not).
+    pub async fn send_text_bytes(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame as WsFrame};
+        self.transcript.log(format!("⇢ (text frame) {}", super::http::show_bytes_hex(bytes)));
+        let frame = WsFrame::message(bytes.to_vec(), OpCode::Data(Data::Text), true);
+        match tokio::time::timeout(Duration::from_secs(5), self.stream.send(Message::Frame(frame))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(WireError::Ws(format!("send failed: {e}"))),
+            Err(_) => Err(WireError::Timeout { what: "websocket send".into(), ms: 5000 }),
+        }
+    }
+
     /// Next frame or the end of the connection, within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> Result<WsEvent, WireError> {
         if self.closed {
