@@ -160,7 +160,9 @@ fn main() {
         for suite in p.suites.names() {
             // A suite may hold several revisions (`robust`): the trial exists when the target
             // speaks one of them.
-            if !p.suites.cases.iter().any(|c| c.suite == suite && c.role == def.role && def.speaks(c.revision).is_some()) {
+            if !def.runs_suite(&suite)
+                || !p.suites.cases.iter().any(|c| c.suite == suite && c.role == def.role && def.speaks(c.revision).is_some())
+            {
                 continue;
             }
             let (name, s) = (def.name.clone(), suite.clone());

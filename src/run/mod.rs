@@ -46,6 +46,10 @@ pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
     cases
         .iter()
         .filter(|c| c.role == target.role())
+        .filter(|c| match target {
+            Target::Process { def, .. } => def.runs_suite(&c.suite),
+            Target::Url { .. } => true,
+        })
         .filter_map(|c| target.speaks(c.revision).map(|allow_eio3| Planned { case: c.clone(), allow_eio3 }))
         .collect()
 }
@@ -157,6 +161,8 @@ async fn run_case_inner(
     let mut judged = verdict_of(outcome, case.def.level, deadline);
     if let Some(w) = witness {
         let report = w.finish().await;
+        // A server that dies of what a case sent may do so as the case's sessions close.
+        tokio::time::sleep(Duration::from_millis((50.0 * scale) as u64)).await;
         *memory = sampler.zip(pid).map(|(s, pid)| s.stop(pid));
         if let Some(m) = memory {
             transcript.log(format!("# {}", m.describe()));
@@ -285,7 +291,21 @@ async fn run_alone(
             }
         }
         let t = own.as_ref().expect("started above");
-        let r = run_case(t, p, opts, expectations).await;
+        let mut r = run_case(t, p, opts, expectations).await;
+        // The driver died after the previous case was judged and before this one had its
+        // server: not this case's doing, so it runs again on a new driver.
+        if r.verdict == Verdict::Error && t.ended().is_some() {
+            if let Some(dead) = own.take() {
+                dead.shutdown().await;
+            }
+            match target.isolated(ready).await {
+                Ok(t) => {
+                    r = run_case(&t, p, opts, expectations).await;
+                    own = Some(t);
+                }
+                Err(e) => r.message = format!("{}; and no driver of its own could be started again: {e}", r.message),
+            }
+        }
         on_done(&r);
         out.push(r);
     }

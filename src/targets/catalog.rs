@@ -52,11 +52,21 @@ pub struct TargetDef {
     /// Deliberately broken targets that exist to prove the harness fails them.
     #[serde(default)]
     pub test_only: bool,
+    /// The only suites that apply (empty: every suite of its role and revisions). For targets
+    /// broken on purpose for one suite, e.g. a server that dies on the first invalid packet,
+    /// which every other suite would only turn into a screen of errors.
+    #[serde(default)]
+    pub suites: Vec<String>,
 }
 
 impl TargetDef {
     /// How a suite of this revision runs on the target: None if it does not speak it,
     /// Some(true) if it needs allowEIO3.
+    /// Whether cases of `suite` apply to this target (`suites` in the catalog).
+    pub fn runs_suite(&self, suite: &str) -> bool {
+        self.suites.is_empty() || self.suites.iter().any(|s| s == suite)
+    }
+
     pub fn speaks(&self, rev: Revision) -> Option<bool> {
         if self.revisions.contains(&rev) {
             Some(false)
