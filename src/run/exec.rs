@@ -192,7 +192,9 @@ impl<'a> Exec<'a> {
         let mut v: Vec<(String, String)> = self
             .vars
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "eio" | "path" | "pingInterval" | "pingTimeout" | "maxPayload" | "upgrades" | "i" | "host"))
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "eio" | "path" | "pingInterval" | "pingTimeout" | "maxPayload" | "upgrades" | "i" | "host")
+            })
             .map(|(k, v)| (v.clone(), k.clone()))
             .collect();
         for (name, s) in &self.sessions {

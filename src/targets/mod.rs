@@ -26,11 +26,7 @@ pub enum Target {
         origin: Origin,
     },
     /// A server the user started by hand with the standard fixture.
-    Url {
-        base: String,
-        path: String,
-        revision: Revision,
-    },
+    Url { base: String, path: String, revision: Revision },
 }
 
 /// Where a launched target's driver runs.

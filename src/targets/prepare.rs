@@ -70,12 +70,8 @@ pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result
     let stamp = stamp_path(root, fam_name);
     let dir = stamp.parent().expect("stamp path has a parent");
     std::fs::create_dir_all(dir).map_err(io)?;
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(format!("prepare-{fam_name}.lock")))
-        .map_err(io)?;
+    let lock =
+        std::fs::File::options().create(true).truncate(false).write(true).open(dir.join(format!("prepare-{fam_name}.lock"))).map_err(io)?;
     lock.lock().map_err(io)?;
     if !force && readiness(root, fam_name, fam) == Readiness::Prepared {
         return Ok(false);

@@ -100,8 +100,7 @@ impl Exec<'_> {
             format!(", then {} one byte every {} ms", crate::wire::http::show_bytes(&trickle), interval.as_millis())
         };
         self.transcript.log(format!("→ tcp ×{n}, held {} ms: {shown}{slow}", hold.as_millis()));
-        let tasks: Vec<_> =
-            (0..n).map(|_| tokio::spawn(one(host.clone(), bytes.clone(), trickle.clone(), interval, hold))).collect();
+        let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(one(host.clone(), bytes.clone(), trickle.clone(), interval, hold))).collect();
         let mut tally: Vec<(Answer, u32)> = Vec::new();
         for t in tasks {
             let a = t.await.unwrap_or(Answer::Nothing);
