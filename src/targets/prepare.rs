@@ -12,8 +12,11 @@ pub enum Readiness {
     Unavailable(String),
 }
 
-fn stamp_path(root: &Path, fam_name: &str) -> PathBuf {
-    root.join(".siospec").join(format!("prepared-{fam_name}"))
+/// The stamp lives in the family's own directory: it describes what that directory holds, so
+/// every project root that shares it (a test's scratch root links the checkout's drivers)
+/// shares the stamp, and none re-runs `npm ci` under drivers another one is running.
+fn stamp_path(root: &Path, fam_name: &str, fam: &Family) -> PathBuf {
+    root.join(&fam.dir).join(format!(".siospec-prepared-{fam_name}"))
 }
 
 /// A fingerprint of the family's inputs (lockfiles), so a changed lockfile re-prepares.
@@ -37,7 +40,7 @@ pub fn readiness(root: &Path, fam_name: &str, fam: &Family) -> Readiness {
     if !missing.is_empty() {
         return Readiness::Unavailable(format!("needs {} ({})", missing.join(", "), fam.install_hint));
     }
-    match std::fs::read_to_string(stamp_path(root, fam_name)) {
+    match std::fs::read_to_string(stamp_path(root, fam_name, fam)) {
         Ok(s) if s.trim() == fingerprint(root, fam) => Readiness::Prepared,
         _ => Readiness::NeedsPrepare,
     }
@@ -67,11 +70,14 @@ pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result
         return Ok(false);
     }
     let io = |e: std::io::Error| PrepareError::Io(fam_name.into(), e);
-    let stamp = stamp_path(root, fam_name);
+    let stamp = stamp_path(root, fam_name, fam);
     let dir = stamp.parent().expect("stamp path has a parent");
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let lock =
-        std::fs::File::options().create(true).truncate(false).write(true).open(dir.join(format!("prepare-{fam_name}.lock"))).map_err(io)?;
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!(".siospec-prepare-{fam_name}.lock")))
+        .map_err(io)?;
     lock.lock().map_err(io)?;
     if !force && readiness(root, fam_name, fam) == Readiness::Prepared {
         return Ok(false);
