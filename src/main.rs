@@ -183,8 +183,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let all_suites = project.suites.names();
     match cli.cmd {
-        Cmd::List { suite } => match project.select(&suite, None) {
+        // Listing shows every suite, the ones a default run leaves out included.
+        Cmd::List { suite } => match project.select(if suite.is_empty() { &all_suites } else { &suite }, None) {
             Ok(cases) => {
                 for c in cases {
                     println!("{}", c.id());

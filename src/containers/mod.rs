@@ -125,15 +125,12 @@ pub struct ImagePlan {
 /// step with /.dockerignore, which does the same for builds by hand.
 fn excluded(rel: &Path) -> bool {
     let comps: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
-    comps
-        .iter()
-        .any(|c| {
-            matches!(c.as_str(), "node_modules" | "target" | "__pycache__" | ".build" | ".swiftpm" | ".git")
+    comps.iter().any(|c| {
+        matches!(c.as_str(), "node_modules" | "target" | "__pycache__" | ".build" | ".swiftpm" | ".git")
                 || c.starts_with(".venv")
                 // Preparation stamps and locks of the local checkout (targets::prepare).
                 || c.starts_with(".siospec-")
-        })
-        || comps.first().map(|c| c == "bin").unwrap_or(false)
+    }) || comps.first().map(|c| c == "bin").unwrap_or(false)
 }
 
 /// Every file of the family's driver directory that goes into its image, sorted, relative

@@ -145,6 +145,14 @@ async fn run_case_inner(
     let witness = if case.witness {
         match witness::Witness::start(&server.base, &server.path, case.revision.eio(), case.revision.sio(), case.layer, scale).await {
             Ok(w) => Some(w),
+            // The run's preflight reached the server: one that now refuses connections went
+            // down during the run (a server started by hand is not started again).
+            Err(e) if e.contains("connection refused") => {
+                return (
+                    Verdict::Fail,
+                    format!("availability: the server refuses connections before any hostile input of this case; it accepted them when the run started, so an earlier case may have taken it down ({e})"),
+                )
+            }
             Err(e) => return (Verdict::Error, format!("before any hostile input: {e}")),
         }
     } else {
@@ -160,9 +168,11 @@ async fn run_case_inner(
     }
     let mut judged = verdict_of(outcome, case.def.level, deadline);
     if let Some(w) = witness {
-        let report = w.finish().await;
-        // A server that dies of what a case sent may do so as the case's sessions close.
+        // A server that dies of what a case sent may do so as the case's sessions close: the
+        // witness's last exchange comes after a grace, so a server started by hand that died
+        // then is seen too.
         tokio::time::sleep(Duration::from_millis((50.0 * scale) as u64)).await;
+        let report = w.finish().await;
         *memory = sampler.zip(pid).map(|(s, pid)| s.stop(pid));
         if let Some(m) = memory {
             transcript.log(format!("# {}", m.describe()));
