@@ -13,56 +13,15 @@
 //!   refusal case pass (kind 4).
 //! - `an_engine_io_suite_at_a_socket_io_endpoint_says_so`, and the converse: a clear message and
 //!   exit 2, not a screen of failures (kind 6).
+mod common;
+use common::{root, siospec, start, Server};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// One server and one run at a time: timing cases on a small machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// A server process started for a test; killed (by its own pid) when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(script: &str, args: &[&str]) -> Server {
-    let mut child = Command::new("node")
-        .arg(script)
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node {script} {args:?}: {e}"));
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["event"] == "ready" {
-                let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
-            }
-        }
-    });
-    let port = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("{script} {args:?} sent no ready line"));
-    Server { child, port }
-}
 
 /// The quirk server of `tests/quirks/server.js`.
 fn quirky(quirks: &str) -> Server {
@@ -72,10 +31,6 @@ fn quirky(quirks: &str) -> Server {
 /// The reference fixture, started by hand as a user would.
 fn reference(imp: &str) -> Server {
     start("fixtures/drivers/node/server.js", &["--impl", imp, "--port", "0", "--no-stdin"])
-}
-
-fn siospec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_siospec")).args(args).current_dir(root()).output().expect("siospec runs")
 }
 
 fn text(o: &Output) -> String {
