@@ -56,6 +56,9 @@ pub enum PrepareError {
     Io(String, std::io::Error),
 }
 
+/// How long preparation waits for another process preparing the same directory.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// Runs the family's preparation unless its stamp is current. Returns true if it ran.
 ///
 /// Several siospec processes may prepare the same checkout at once (test binaries run their
@@ -78,7 +81,26 @@ pub fn prepare(root: &Path, fam_name: &str, fam: &Family, force: bool) -> Result
         .write(true)
         .open(dir.join(format!(".siospec-prepare-{fam_name}.lock")))
         .map_err(io)?;
-    lock.lock().map_err(io)?;
+    // Another process preparing the same directory is waited for, up to a deadline: one that
+    // hangs must not hang this one too.
+    let waited = std::time::Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if waited.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(200))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io(std::io::Error::other(format!(
+                    "another process has been preparing {} for over {} s (lock {})",
+                    dir.display(),
+                    LOCK_WAIT.as_secs(),
+                    dir.join(format!(".siospec-prepare-{fam_name}.lock")).display()
+                ))))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
     if !force && readiness(root, fam_name, fam) == Readiness::Prepared {
         return Ok(false);
     }
