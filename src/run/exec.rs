@@ -69,6 +69,8 @@ pub struct Exec<'a> {
     unreported: Option<String>,
     /// `should` checks that failed (step and what), reported when nothing worse happens.
     should_failures: Vec<String>,
+    /// Sessions that sent a Socket.IO CONNECT to the main namespace (what `settle` sends).
+    sio_connected: std::collections::HashSet<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -106,6 +108,7 @@ impl<'a> Exec<'a> {
             live: liveness::Live::default(),
             unreported: None,
             should_failures: Vec::new(),
+            sio_connected: Default::default(),
         })
     }
 
@@ -231,6 +234,7 @@ impl<'a> Exec<'a> {
             Step::Alive(s) => self.alive(s).await,
             Step::Tcp(s) => self.tcp(s).await,
             Step::SidQuality(s) => self.sid_quality(s).await,
+            Step::Settle(s) => self.settle(s).await,
             // The loader keeps client steps out of server suites; see run/client_exec.rs.
             other => Err(Stop::Error(format!("suite error: `{}` is a client-suite step", other.kind()))),
         }
@@ -475,6 +479,9 @@ impl<'a> Exec<'a> {
                 self.vars.set("i", i.to_string());
             }
             outgoing.push(self.packets_to_send(&s.packets)?);
+        }
+        if self.sio.is_some() && outgoing.iter().flatten().any(is_main_connect) {
+            self.sio_connected.insert(name.clone());
         }
         let within = self.within(None);
         let pace = s.per_second.filter(|n| *n > 0).map(|n| Duration::from_secs_f64(1.0 / n as f64));
@@ -1147,6 +1154,12 @@ impl<'a> Exec<'a> {
             }
         }
     }
+}
+
+/// A Socket.IO CONNECT to the main namespace (`0`, `0{…}`).
+fn is_main_connect(o: &Outgoing) -> bool {
+    matches!(o, Outgoing::Packet(p) if p.kind == PacketType::Message
+        && matches!(&p.data, eio::Data::Text(t) if t == "0" || t.starts_with("0{")))
 }
 
 enum Outgoing {

@@ -249,9 +249,10 @@ pub(crate) fn verdict_of(
 
 /// Runs the planned cases with at most `opts.jobs` in flight; results come back sorted by id.
 ///
-/// Witness cases (`[suite] witness`) run afterwards, one at a time, on a driver of their own
-/// (`Target::isolated`): one of them may kill its server, and its memory is measured, so
-/// nothing else may share that process. A driver that died is started again for the next.
+/// Witness cases (`[suite] witness`) run afterwards, each alone on a driver process of its own
+/// (`Target::isolated`; a few such drivers side by side, see `lanes`): one of them may kill
+/// its server, and its memory is measured, so no other case may share that process. A driver
+/// that died is started again for the next.
 pub async fn run_all(
     target: &Target,
     planned: &[Planned],
@@ -274,6 +275,17 @@ pub async fn run_all(
     results
 }
 
+/// How many isolated drivers take witness cases at once: one per CPU, at most four, never more
+/// than `--jobs`. A server started by hand is one process, so its cases run one at a time
+/// (an outage must be laid at the door of the case that caused it).
+fn lanes(target: &Target, opts: &RunOptions, cases: usize) -> usize {
+    if matches!(target, Target::Url { .. }) {
+        return 1;
+    }
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    cpus.min(4).min(opts.jobs.max(1)).min(cases).max(1)
+}
+
 async fn run_alone(
     target: &Target,
     planned: &[&Planned],
@@ -281,10 +293,25 @@ async fn run_alone(
     expectations: &Expectations,
     on_done: &(dyn Fn(&CaseResult) + Sync),
 ) -> Vec<CaseResult> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let lanes = (0..lanes(target, opts, planned.len())).map(|_| lane(target, planned, &next, opts, expectations, on_done));
+    futures_util::future::join_all(lanes).await.into_iter().flatten().collect()
+}
+
+/// One driver of its own taking the next witness case until none is left; a driver that died
+/// is replaced before the next case.
+async fn lane(
+    target: &Target,
+    planned: &[&Planned],
+    next: &std::sync::atomic::AtomicUsize,
+    opts: &RunOptions,
+    expectations: &Expectations,
+    on_done: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
     let mut out = Vec::new();
     let ready = Duration::from_millis((60_000.0 * opts.time_scale) as u64);
     let mut own: Option<Target> = None;
-    for p in planned {
+    while let Some(p) = planned.get(next.fetch_add(1, Ordering::SeqCst)) {
         if own.as_ref().is_none_or(|t| t.ended().is_some()) {
             if let Some(dead) = own.take() {
                 dead.shutdown().await;

@@ -38,6 +38,9 @@ pub enum Step {
     Tcp(TcpStep),
     /// Collect many handshake sids and judge how guessable they are.
     SidQuality(SidQualityStep),
+    /// Wait until the server has dealt with what a session sent: it ended the session, or it
+    /// answered a follow-up sent after it on the same session. A wait, not a check.
+    Settle(SettleStep),
     // Client suites only (`[suite] role = "client"`); see `client_steps.rs`.
     Mock(super::client_steps::MockStep),
     MockSend(super::client_steps::MockSendStep),
@@ -73,6 +76,7 @@ impl Step {
             Step::Alive(_) => "alive",
             Step::Tcp(_) => "tcp",
             Step::SidQuality(_) => "sid_quality",
+            Step::Settle(_) => "settle",
             Step::Mock(_) => "mock",
             Step::MockSend(_) => "mock_send",
             Step::MockClose(_) => "mock_close",
@@ -477,6 +481,21 @@ pub struct TcpStep {
     /// The HTTP status every connection must have been answered with before `hold_ms`.
     #[serde(default)]
     pub expect_status: Option<u16>,
+}
+
+/// `do = "settle"`: the hostile input sent before it has been processed by the time the case
+/// ends (and the witness's last exchange says whether the server survived it). Packets of one
+/// session are handled in order, so the answer to a follow-up sent after the input (the
+/// standard fixture's echo, `message` → `message-back`, or the CONNECT answer of a session
+/// that had not connected) is that sign; so is the server ending the session. Nothing is
+/// judged: without either sign by `within_ms` (default 2000, scaled) the case goes on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleStep {
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub within_ms: Option<u64>,
 }
 
 /// `do = "sid_quality"`: `count` polling handshakes (default 200); their sids must not repeat,

@@ -177,6 +177,12 @@ impl Cx<'_> {
             }
             Step::Drop(s) => uses(&s.session, sessions)?,
             Step::Alive(s) => uses(&s.session, sessions)?,
+            Step::Settle(s) => {
+                uses(&s.session, sessions)?;
+                if s.within_ms.is_some_and(|n| n == 0 || n > 10_000) {
+                    return Err(bad(at, "within_ms", "`within_ms` is between 1 and 10000"));
+                }
+            }
             Step::Tcp(s) => {
                 if s.connections.is_some_and(|n| n == 0 || n > 500) {
                     return Err(bad(at, "connections", "`connections` is between 1 and 500"));

@@ -1,7 +1,10 @@
 //! Steps that only a hostile client takes: raw TCP (half-open requests, slowloris, lying
 //! headers) and the sid-guessability check. Every loop is bounded in count and time.
 use super::{fail, Exec, StepResult, Stop};
-use crate::suite::steps::{SidQualityStep, TcpStep};
+use crate::protocol::eio::{Data, Packet, PacketType};
+use crate::protocol::sio::SioRevision;
+use crate::suite::steps::{SettleStep, SidQualityStep, TcpStep};
+use crate::wire::session::Received;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const DEFAULT_HOLD_MS: u64 = 1000;
+const DEFAULT_SETTLE_MS: u64 = 2000;
+const SETTLE: &str = "siospec: settle";
 
 /// What one raw connection got back.
 #[derive(Debug, PartialEq, Eq, Hash, Clone)]
@@ -116,6 +121,51 @@ impl Exec<'_> {
                 return fail(format!("expected HTTP {want} on every connection, got {summary}"));
             }
         }
+        Ok(())
+    }
+
+    /// The `settle` step (see `SettleStep`): a follow-up on the session, then its answer or
+    /// the session's end, whichever comes first; neither by the deadline is noted, not judged.
+    pub(super) async fn settle(&mut self, s: &SettleStep) -> StepResult {
+        let name = Self::session_name(&s.session);
+        let within = self.scaled(s.within_ms.unwrap_or(DEFAULT_SETTLE_MS));
+        let connected = self.sio == Some(SioRevision::V4) || self.sio_connected.contains(&name);
+        let (follow_up, answer): (&str, Box<dyn Fn(&str) -> bool>) = match self.sio {
+            None => (SETTLE, Box::new(|t| t == SETTLE)),
+            Some(_) if connected => ("2[\"message\",\"siospec: settle\"]", Box::new(|t| t.contains(SETTLE))),
+            // CONNECT (0) and CONNECT_ERROR (4) answer a CONNECT.
+            Some(_) => ("0", Box::new(|t| t.starts_with('0') || t.starts_with('4'))),
+        };
+        let started = Instant::now();
+        let deadline = started + within;
+        let sent = self.session(&name)?.send(&[Packet::message(follow_up)], false, within).await;
+        let sign = match sent {
+            Err(e) => Some(format!("the follow-up could not be sent ({e})")),
+            Ok(Some(r)) if r.status != 200 => Some(format!("the follow-up was refused ({})", r.status)),
+            Ok(_) => None,
+        };
+        let sign = match sign {
+            Some(s) => s,
+            None => loop {
+                match self.session(&name)?.recv(deadline).await {
+                    Ok(Received::Packet(p)) if p.kind == PacketType::Close => break "the server closed the session".to_string(),
+                    Ok(Received::Packet(p)) if p.kind == PacketType::Message => {
+                        if matches!(&p.data, Data::Text(t) if answer(t)) {
+                            break "the follow-up was answered".to_string();
+                        }
+                    }
+                    Ok(Received::Packet(p)) => {
+                        let _ = self.auto_pong(&name, &p).await;
+                    }
+                    Ok(Received::Ended { .. }) => break "the session ended".to_string(),
+                    Err(crate::wire::WireError::Timeout { .. }) => {
+                        break format!("neither an answer to the follow-up nor the session's end within {} ms", within.as_millis())
+                    }
+                    Err(e) => break format!("the session ended ({e})"),
+                }
+            },
+        };
+        self.transcript.log(format!("# settled after {} ms: {sign}", started.elapsed().as_millis()));
         Ok(())
     }
 
