@@ -825,7 +825,16 @@ impl<'a> Exec<'a> {
             Some(d) => self.delay(d)?,
             None => DEFAULT_WITHIN_MS,
         };
-        let deadline = Instant::now() + self.scaled(ms);
+        let started = Instant::now();
+        let deadline = started + self.scaled(ms);
+        let mut kept: Option<(&str, fn(&str) -> bool)> = None;
+        if s.kept_if_answered {
+            let (text, answer) = self.follow_up(&name);
+            let within = self.within(None);
+            // One that cannot be sent, or is refused, means the session is ending: read on.
+            let _ = self.session(&name)?.send(&[Packet::message(text)], false, within).await;
+            kept = Some((text, answer));
+        }
         let _keepalive = self.v3_polling_keepalive(&name);
         let mut next_ping = self.v3_keepalive_start(&name);
         let mut punct = Punctuality::default();
@@ -861,6 +870,15 @@ impl<'a> Exec<'a> {
                     // sent because the session is ending is fine.
                     let _ = self.auto_pong(&name, &p).await;
                     continue;
+                }
+                Ok(Received::Packet(p))
+                    if kept.is_some_and(|(_, answer)| matches!(&p.data, eio::Data::Text(t) if p.kind == PacketType::Message && answer(t))) =>
+                {
+                    return fail(format!(
+                        "the server kept the session: it answered `{}`, sent on it after what should have ended it, {} ms later",
+                        kept.map(|(text, _)| text).unwrap_or_default(),
+                        started.elapsed().as_millis()
+                    ));
                 }
                 Ok(Received::Packet(p)) if p.kind == PacketType::Message && self.sio.is_some() => continue,
                 Ok(Received::Packet(p)) => return fail(format!("expected the session to close, got {}", matchers::show_packet(&p))),

@@ -275,15 +275,23 @@ pub async fn run_all(
     results
 }
 
-/// How many isolated drivers take witness cases at once: one per CPU, at most four, never more
-/// than `--jobs`. A server started by hand is one process, so its cases run one at a time
-/// (an outage must be laid at the door of the case that caused it).
+/// How many isolated drivers take witness cases at once: one more than the CPUs (most of these
+/// cases hold slow connections open and wait), at most four, never more than `--jobs`. A
+/// server started by hand is one process, so its cases run one at a time (an outage must be
+/// laid at the door of the case that caused it).
 fn lanes(target: &Target, opts: &RunOptions, cases: usize) -> usize {
     if matches!(target, Target::Url { .. }) {
         return 1;
     }
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    cpus.min(4).min(opts.jobs.max(1)).min(cases).max(1)
+    (cpus + 1).min(4).min(opts.jobs.max(1)).min(cases).max(1)
+}
+
+/// A case whose input keeps the server's CPU busy: hundreds of packets (held connections, even
+/// many, mostly wait).
+fn floods(case: &Case) -> bool {
+    use crate::suite::steps::Step;
+    case.def.steps.iter().any(|s| matches!(s, Step::Send(s) if s.repeat.is_some_and(|n| n >= 100)))
 }
 
 async fn run_alone(
@@ -294,7 +302,8 @@ async fn run_alone(
     on_done: &(dyn Fn(&CaseResult) + Sync),
 ) -> Vec<CaseResult> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let lanes = (0..lanes(target, opts, planned.len())).map(|_| lane(target, planned, &next, opts, expectations, on_done));
+    let machine = tokio::sync::RwLock::new(());
+    let lanes = (0..lanes(target, opts, planned.len())).map(|_| lane(target, planned, &next, &machine, opts, expectations, on_done));
     futures_util::future::join_all(lanes).await.into_iter().flatten().collect()
 }
 
@@ -304,6 +313,7 @@ async fn lane(
     target: &Target,
     planned: &[&Planned],
     next: &std::sync::atomic::AtomicUsize,
+    machine: &tokio::sync::RwLock<()>,
     opts: &RunOptions,
     expectations: &Expectations,
     on_done: &(dyn Fn(&CaseResult) + Sync),
@@ -328,6 +338,9 @@ async fn lane(
             }
         }
         let t = own.as_ref().expect("started above");
+        // A flood has the machine to itself: run beside others, the CPU they take would slow
+        // the server's answers to its witness, which is the harness's doing, not the server's.
+        let (_shared, _alone) = if floods(&p.case) { (None, Some(machine.write().await)) } else { (Some(machine.read().await), None) };
         let mut r = run_case(t, p, opts, expectations).await;
         // The driver died after the previous case was judged and before this one had its
         // server: not this case's doing, so it runs again on a new driver.

@@ -342,6 +342,11 @@ pub struct ExpectClosedStep {
     /// Websocket close code the server must send.
     #[serde(default)]
     pub code: Option<u16>,
+    /// Send a follow-up on the session first (what `settle` sends): its answer shows the
+    /// server processed what came before and kept the session, which ends the wait (the
+    /// step fails) without waiting out `within_ms`.
+    #[serde(default)]
+    pub kept_if_answered: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -488,7 +493,7 @@ pub struct TcpStep {
 /// session are handled in order, so the answer to a follow-up sent after the input (the
 /// standard fixture's echo, `message` → `message-back`, or the CONNECT answer of a session
 /// that had not connected) is that sign; so is the server ending the session. Nothing is
-/// judged: without either sign by `within_ms` (default 2000, scaled) the case goes on.
+/// judged: without either sign by `within_ms` (default 1000, scaled) the case goes on.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettleStep {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const DEFAULT_HOLD_MS: u64 = 1000;
-const DEFAULT_SETTLE_MS: u64 = 2000;
+const DEFAULT_SETTLE_MS: u64 = 1000;
 const SETTLE: &str = "siospec: settle";
 
 /// What one raw connection got back.
@@ -124,18 +124,25 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// What `settle` (and `expect_closed` with `kept_if_answered`) sends after the input, and
+    /// how its answer is told apart: the standard fixture's echo (Engine.IO), its `message` →
+    /// `message-back` (Socket.IO), or, on a session that never sent CONNECT, a CONNECT (its
+    /// answer: CONNECT or CONNECT_ERROR). Socket.IO v4 servers connect `/` by themselves.
+    pub(super) fn follow_up(&self, name: &str) -> (&'static str, fn(&str) -> bool) {
+        let connected = self.sio == Some(SioRevision::V4) || self.sio_connected.contains(name);
+        match self.sio {
+            None => (SETTLE, |t| t == SETTLE),
+            Some(_) if connected => ("2[\"message\",\"siospec: settle\"]", |t| t.contains(SETTLE)),
+            Some(_) => ("0", |t| t.starts_with('0') || t.starts_with('4')),
+        }
+    }
+
     /// The `settle` step (see `SettleStep`): a follow-up on the session, then its answer or
     /// the session's end, whichever comes first; neither by the deadline is noted, not judged.
     pub(super) async fn settle(&mut self, s: &SettleStep) -> StepResult {
         let name = Self::session_name(&s.session);
         let within = self.scaled(s.within_ms.unwrap_or(DEFAULT_SETTLE_MS));
-        let connected = self.sio == Some(SioRevision::V4) || self.sio_connected.contains(&name);
-        let (follow_up, answer): (&str, Box<dyn Fn(&str) -> bool>) = match self.sio {
-            None => (SETTLE, Box::new(|t| t == SETTLE)),
-            Some(_) if connected => ("2[\"message\",\"siospec: settle\"]", Box::new(|t| t.contains(SETTLE))),
-            // CONNECT (0) and CONNECT_ERROR (4) answer a CONNECT.
-            Some(_) => ("0", Box::new(|t| t.starts_with('0') || t.starts_with('4'))),
-        };
+        let (follow_up, answer) = self.follow_up(&name);
         let started = Instant::now();
         let deadline = started + within;
         let sent = self.session(&name)?.send(&[Packet::message(follow_up)], false, within).await;
