@@ -1,5 +1,7 @@
 //! siospec: conformance and interoperability harness for Engine.IO and Socket.IO.
 pub mod containers;
+pub mod exit;
+pub mod host;
 pub mod matrix;
 pub mod mock;
 pub mod project;

@@ -1,7 +1,6 @@
 //! The siospec command line: parse, call the library, map outcomes to exit codes.
 //!
-//! Exit codes: 0 every result as expected; 1 unexpected results; 2 usage or setup error;
-//! 130 interrupted (Ctrl-C).
+//! Exit codes: `siospec::exit::Exit`.
 use clap::{Parser, Subcommand};
 use siospec::project::Project;
 use siospec::report;
@@ -10,6 +9,7 @@ use siospec::suite::Revision;
 use siospec::targets::prepare::{self, Readiness};
 use siospec::targets::Target;
 use std::path::PathBuf;
+use siospec::exit::Exit;
 use std::process::ExitCode;
 
 const DEFAULT_TARGET: &str = "socket.io@4.8.4";
@@ -180,7 +180,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return Exit::Setup.into();
         }
     };
     let all_suites = project.suites.names();
@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 for c in cases {
                     println!("{}", c.id());
                 }
-                ExitCode::SUCCESS
+                Exit::AsExpected.into()
             }
             Err(e) => usage(e),
         },
@@ -216,7 +216,7 @@ fn main() -> ExitCode {
                 let tag = if t.test_only { "  [test-only: broken on purpose]" } else { "" };
                 println!("{}\t{}\t{}\t{}{}", t.name, t.role.as_str(), revs, state, tag);
             }
-            ExitCode::SUCCESS
+            Exit::AsExpected.into()
         }
         Cmd::Targets { action: Some(TargetsCmd::Prepare { names, force }), .. } => {
             let mut families: Vec<String> = Vec::new();
@@ -234,7 +234,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let mut code = ExitCode::SUCCESS;
+            let mut code = Exit::AsExpected.into();
             for f in families {
                 let fam = &project.catalog.family[&f];
                 match prepare::prepare(&project.root, &f, fam, force) {
@@ -245,7 +245,7 @@ fn main() -> ExitCode {
                     }
                     Err(e) => {
                         eprintln!("error: {e}");
-                        code = ExitCode::from(2);
+                        code = Exit::Setup.into();
                     }
                 }
             }
@@ -267,7 +267,7 @@ fn main() -> ExitCode {
                     code = matrix_cmd(&project, opts, json, markdown, html) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("interrupted: stopping targets");
-                        ExitCode::from(130)
+                        Exit::Interrupted.into()
                     }
                 }
             })
@@ -302,7 +302,7 @@ fn main() -> ExitCode {
                     code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown, retries, expectations }, opts, verbose) => code,
                     _ = tokio::signal::ctrl_c() => {
                         eprintln!("interrupted: stopping targets");
-                        ExitCode::from(130)
+                        Exit::Interrupted.into()
                     }
                 }
             })
@@ -331,7 +331,7 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                         "bootstrap done in {:.0} s; driver images now build from these bases (SIOSPEC_CONTAINER_BASES=auto)",
                         started.elapsed().as_secs_f64()
                     );
-                    ExitCode::SUCCESS
+                    Exit::AsExpected.into()
                 }
                 Err(e) => usage(e),
             }
@@ -367,13 +367,13 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return usage(format!("cannot start the async runtime: {e}")),
             };
-            let mut code = ExitCode::SUCCESS;
+            let mut code = Exit::AsExpected.into();
             for f in families {
                 let plan = match c::plan(&project.root, &manifest, &f, bases) {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!("error: {f}: {e}");
-                        code = ExitCode::from(2);
+                        code = Exit::Setup.into();
                         continue;
                     }
                 };
@@ -389,11 +389,11 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                     Some(Ok(false)) => println!("{f}\t{}\talready built", plan.tag),
                     Some(Err(e)) => {
                         eprintln!("error: {f}: {e}");
-                        code = ExitCode::from(2);
+                        code = Exit::Setup.into();
                     }
                     None => {
                         eprintln!("interrupted");
-                        return ExitCode::from(130);
+                        return Exit::Interrupted.into();
                     }
                 }
             }
@@ -404,7 +404,7 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                 Ok(v) => println!("engine\t{v}"),
                 Err(e) => {
                     println!("engine\tnone: {e}");
-                    return ExitCode::SUCCESS;
+                    return Exit::AsExpected.into();
                 }
             }
             let manifest = match c::Manifest::load(&project.root) {
@@ -434,7 +434,7 @@ fn containers_cmd(project: &Project, action: ContainersCmd) -> ExitCode {
                 let note = if recipe.verified { String::new() } else { format!("\t[{}]", recipe.note) };
                 println!("{f}\t{state}{note}");
             }
-            ExitCode::SUCCESS
+            Exit::AsExpected.into()
         }
     }
 }
@@ -463,12 +463,10 @@ async fn matrix_cmd(
             return usage(format!("cannot write {}: {e}", path.display()));
         }
     }
-    if m.unexpected.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if !m.unexpected.is_empty() {
         eprintln!("{} unexpected result(s): the matrix disagrees with the documented tables (see above)", m.unexpected.len());
-        ExitCode::from(1)
     }
+    Exit::judged(!m.unexpected.is_empty()).into()
 }
 
 /// Report files asked for on the command line.
@@ -484,7 +482,7 @@ struct Outputs {
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
-    ExitCode::from(2)
+    Exit::Setup.into()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -603,9 +601,5 @@ async fn run_cmd(
             return usage(format!("cannot write {}: {e}", path.display()));
         }
     }
-    if results.iter().any(|r| r.is_unexpected()) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Exit::judged(results.iter().any(|r| r.is_unexpected())).into()
 }

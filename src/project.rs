@@ -61,7 +61,11 @@ impl Project {
 
     pub fn readiness(&self, def: &TargetDef) -> Readiness {
         if self.backend == Backend::Container {
-            return crate::containers::readiness(&self.root, &def.family);
+            return match crate::containers::image_state(&self.root, &def.family) {
+                crate::containers::ImageState::Built => Readiness::Prepared,
+                crate::containers::ImageState::Buildable => Readiness::NeedsPrepare,
+                crate::containers::ImageState::Unavailable(why) => Readiness::Unavailable(why),
+            };
         }
         match self.catalog.family.get(&def.family) {
             Some(f) => prepare::readiness(&self.root, &def.family, f),

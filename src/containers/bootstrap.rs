@@ -39,7 +39,7 @@ fn say(msg: &str) {
 }
 
 fn on_path(prog: &str) -> bool {
-    crate::targets::prepare::on_path(prog) || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(prog).is_file())
+    crate::host::on_path(prog) || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(prog).is_file())
 }
 
 fn is_root() -> bool {
@@ -188,7 +188,7 @@ fn make_debian(root: &Path, manifest: &Manifest, opts: &Options) -> Result<(), S
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let debootstrap =
-        if crate::targets::prepare::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
+        if crate::host::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
     let status = Command::new(debootstrap)
         .args(["--variant=minbase", suite.as_str(), &dir.to_string_lossy(), mirror.as_str()])
         .stdin(Stdio::null())

@@ -2,7 +2,7 @@
 //! base images `siospec containers bootstrap` makes from Debian packages, and the engine
 //! checks behind them. Images are built with the docker CLI (`docker build --network host`,
 //! the project root as context); containers are run through testcontainers
-//! (`targets::container`).
+//! (`targets::container`, which depends on this module, never the other way).
 //!
 //! An image is tagged by the content it is built from (`siospec/driver-<family>:<hash>`: the
 //! Dockerfile, the bridge, every file of the driver family that goes into the build context,
@@ -370,9 +370,19 @@ fn build_lock(tag: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
     m.entry(tag.to_string()).or_default().clone()
 }
 
-/// Whether a family can run in a container here, and what is missing if not.
-pub fn readiness(root: &Path, family: &str) -> crate::targets::prepare::Readiness {
-    use crate::targets::prepare::Readiness;
+/// Whether a family's image can run here (the targets layer reads it as a readiness).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageState {
+    Built,
+    /// Not built yet, and buildable: its bases are here, or a registry may have them.
+    Buildable,
+    /// What is missing: the engine, the manifest's recipe, the bases of an unverified recipe.
+    Unavailable(String),
+}
+
+/// The state of a family's image here, and what is missing if it cannot be built.
+pub fn image_state(root: &Path, family: &str) -> ImageState {
+    use ImageState as Readiness;
     if let Err(e) = docker::engine() {
         return Readiness::Unavailable(e);
     }
@@ -389,7 +399,7 @@ pub fn readiness(root: &Path, family: &str) -> crate::targets::prepare::Readines
         Err(e) => return Readiness::Unavailable(e),
     };
     match plan(root, &manifest, family, bases) {
-        Ok(p) if docker::image_id(&p.tag).is_some() => Readiness::Prepared,
+        Ok(p) if docker::image_id(&p.tag).is_some() => Readiness::Built,
         Ok(p) => {
             // Not built yet: fine when its bases are here (or a registry may have them).
             let missing: Vec<&String> = p.args.values().filter(|img| docker::image_id(img).is_none()).collect();
@@ -400,7 +410,7 @@ pub fn readiness(root: &Path, family: &str) -> crate::targets::prepare::Readines
                     missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 ))
             } else {
-                Readiness::NeedsPrepare
+                Readiness::Buildable
             }
         }
         Err(e) => Readiness::Unavailable(e),

@@ -31,12 +31,8 @@ fn fingerprint(root: &Path, fam: &Family) -> String {
     format!("{:016x}", h.finish())
 }
 
-pub fn on_path(prog: &str) -> bool {
-    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file())).unwrap_or(false)
-}
-
 pub fn readiness(root: &Path, fam_name: &str, fam: &Family) -> Readiness {
-    let missing: Vec<&str> = fam.requires.iter().filter(|p| !on_path(p)).map(|s| s.as_str()).collect();
+    let missing: Vec<&str> = fam.requires.iter().filter(|p| !crate::host::on_path(p)).map(|s| s.as_str()).collect();
     if !missing.is_empty() {
         return Readiness::Unavailable(format!("needs {} ({})", missing.join(", "), fam.install_hint));
     }
