@@ -50,7 +50,7 @@ impl Project {
         Ok(Project {
             root: root.to_path_buf(),
             catalog: Catalog::load(&cat_path)?,
-            suites: suite::load_all(&root.join("suites"))?,
+            suites: suite::load_all(&root.join("suites"), &[crate::matrix::scenario::DIR])?,
             backend: Backend::default(),
         })
     }

@@ -57,7 +57,7 @@ fn readme_names_every_handler_option_and_namespace() {
 /// (not failed) through --url: the suites load, and the declared names are all known.
 #[test]
 fn suites_declare_the_extra_handlers_they_use() {
-    let suites = siospec::suite::load_all(&root().join("suites")).unwrap();
+    let suites = siospec::suite::load_all(&root().join("suites"), &[siospec::matrix::scenario::DIR]).unwrap();
     let s = standard();
     let mut declared = 0;
     for c in &suites.cases {

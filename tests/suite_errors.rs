@@ -203,7 +203,7 @@ fn auto_pong_in_a_client_suite() {
 #[test]
 fn every_shipped_suite_loads() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let s = siospec::suite::load_all(&root.join("suites")).unwrap_or_else(|e| panic!("{e}"));
+    let s = siospec::suite::load_all(&root.join("suites"), &[siospec::matrix::scenario::DIR]).unwrap_or_else(|e| panic!("{e}"));
     assert!(s.cases.len() > 300);
     let scenarios = siospec::matrix::scenario::load(&root.join("suites/interop")).unwrap_or_else(|e| panic!("{e}"));
     assert!(!scenarios.is_empty());
@@ -221,6 +221,21 @@ fn interop_expect_ack_without_an_emit_with_ack() {
     let err = siospec::matrix::scenario::load(&dir).map(|_| ()).unwrap_err().to_string();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(err.contains("bad.toml") && err.contains("step 3: expect_ack needs an earlier emit with `ack = true`"), "{err}");
+}
+
+#[test]
+fn interop_scenarios_need_exactly_one_gate() {
+    let scenario = |id: &str, gate: bool| {
+        format!("[[scenario]]\nid = \"interop/{id}\"\ntitle = \"x\"\nrequirement = \"x\"\ngate = {gate}\n[[scenario.step]]\ndo = \"connect\"\n")
+    };
+    for (n, file) in [(0, scenario("a", false)), (2, scenario("a", true) + &scenario("b", true))] {
+        let dir = std::env::temp_dir().join(format!("siospec-suite-errors-gate-{n}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("s.toml"), file).unwrap();
+        let err = siospec::matrix::scenario::load(&dir).map(|_| ()).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(err.contains(&format!("exactly one scenario must be the gate (`gate = true`: the one every cell plays first), found {n}")), "{err}");
+    }
 }
 
 #[test]

@@ -115,7 +115,7 @@ struct Unit<'a> {
 
 pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cell) + Sync)) -> Result<Matrix, MatrixError> {
     let started = Instant::now();
-    let scenarios = scenario::load(&project.root.join("suites/interop")).map_err(|e| MatrixError::Setup(e.to_string()))?;
+    let scenarios = scenario::load(&project.root.join("suites").join(scenario::DIR)).map_err(|e| MatrixError::Setup(e.to_string()))?;
     let tables = compat::load_tables(&project.root.join("fixtures/compat")).map_err(MatrixError::Setup)?;
     let known = known::load(&known::file(&project.root)).map_err(MatrixError::Setup)?;
     let usable = |d: &&TargetDef| !d.test_only && !matches!(project.readiness(d), crate::targets::prepare::Readiness::Unavailable(_));
@@ -222,8 +222,8 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         let server = feeds.iter().find(|((n, p), _)| *n == cell.server && *p == cell.profile).map(|(_, f)| f);
         Ok(Play { driver, upstream: &ep.base, server, ping_cycle_ms: cycle, scale: opts.time_scale })
     };
-    // Connect first: a pair that never connects is NO without playing the rest.
-    let connect = scenarios.iter().find(|s| s.id == "interop/connect").unwrap_or(&scenarios[0]);
+    // The gate first: a pair that never connects is NO without playing the rest.
+    let connect = scenarios.iter().find(|s| s.gate).ok_or_else(|| MatrixError::Setup("no scenario is the gate".into()))?;
     let first: Vec<Unit> =
         (0..cells.len()).flat_map(|i| [false, true].map(|ws| Unit { cell: i, scenario: connect, websocket_only: ws })).collect();
     let results = play_units(&cells, &first, &play_for, opts.jobs).await;
@@ -254,7 +254,7 @@ pub async fn run(project: &Project, opts: &MatrixOptions, on_cell: &(dyn Fn(&Cel
         cells[u.cell].scenarios.push(r);
     }
     for cell in &mut cells {
-        judge(cell);
+        judge(cell, &connect.id);
         on_cell(cell);
     }
     let unexpected = check_known(&mut cells, &known);
@@ -331,13 +331,13 @@ async fn play_units<'a>(
 
 /// YES when every scenario passes (unsupported ones aside), NO when no variant ever
 /// connects, PARTIAL otherwise; the reason names what failed.
-fn judge(cell: &mut Cell) {
+fn judge(cell: &mut Cell, gate: &str) {
     cell.scenarios.sort_by(|a, b| (a.scenario.as_str(), a.transports.as_str()).cmp(&(b.scenario.as_str(), b.transports.as_str())));
-    let connected = cell.scenarios.iter().any(|r| r.scenario == "interop/connect" && r.outcome == Outcome::Pass);
+    let connected = cell.scenarios.iter().any(|r| r.scenario == gate && r.outcome == Outcome::Pass);
     let failing: Vec<&ScenarioResult> = cell.scenarios.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::NoConnect)).collect();
     if !connected {
         cell.verdict = CellVerdict::No;
-        let r = cell.scenarios.iter().find(|r| r.scenario == "interop/connect");
+        let r = cell.scenarios.iter().find(|r| r.scenario == gate);
         cell.reason = r
             .map(|r| match &r.evidence {
                 Some(e) => format!("never connects: {} — {e}", r.message.trim_start_matches("step 1 (connect): ")),

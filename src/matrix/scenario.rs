@@ -4,6 +4,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 
+/// Where the scenarios live, under `suites/` (a format of their own, not a suite).
+pub const DIR: &str = "interop";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -20,6 +23,11 @@ pub struct Scenario {
     /// The client reconnects on its own in this scenario.
     #[serde(default)]
     pub reconnection: bool,
+    /// The scenario every cell plays first: a pair that fails it on a transport variant is
+    /// not played further on that variant, and one that fails it on both is NO. Exactly one
+    /// scenario is the gate.
+    #[serde(default)]
+    pub gate: bool,
     /// Pin the transports (one variant only), e.g. `["polling"]` for a payload-encoding check.
     #[serde(default)]
     pub transports: Option<Vec<String>>,
@@ -143,5 +151,11 @@ pub fn load(dir: &Path) -> Result<Vec<Scenario>, SuiteError> {
             out.push(s);
         }
     }
-    Ok(out)
+    match out.iter().filter(|s| s.gate).count() {
+        1 => Ok(out),
+        n => Err(SuiteError::Invalid {
+            file: dir.to_path_buf(),
+            message: format!("exactly one scenario must be the gate (`gate = true`: the one every cell plays first), found {n}"),
+        }),
+    }
 }

@@ -56,14 +56,14 @@ impl Suites {
     }
 }
 
-/// Loads every `suites/<name>/*.toml` (sorted), checking that ids are unique across all suites.
-pub fn load_all(dir: &Path) -> Result<Suites, SuiteError> {
+/// Loads every `<dir>/<name>/*.toml` (sorted) but the directories in `others` (files of
+/// another format that live beside the suites), checking that ids are unique across all suites.
+pub fn load_all(dir: &Path, others: &[&str]) -> Result<Suites, SuiteError> {
     let rd = std::fs::read_dir(dir).map_err(|_| SuiteError::NoSuites(dir.to_path_buf()))?;
     let mut files = Vec::new();
     for entry in rd.flatten() {
         let p = entry.path();
-        // Interop scenarios have a format of their own (src/matrix/scenario.rs).
-        if p.is_dir() && p.file_name().is_some_and(|n| n != "interop") {
+        if p.is_dir() && p.file_name().is_some_and(|n| !others.iter().any(|o| n == *o)) {
             if let Ok(inner) = std::fs::read_dir(&p) {
                 for f in inner.flatten() {
                     let fp = f.path();
