@@ -9,6 +9,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod report;
 pub mod run;
+pub mod settings;
 pub mod suite;
 pub mod targets;
 pub mod wire;

@@ -10,6 +10,7 @@ use siospec::targets::prepare::{self, Readiness};
 use siospec::targets::Target;
 use std::path::PathBuf;
 use siospec::exit::Exit;
+use siospec::settings::{Flags, Settings};
 use std::process::ExitCode;
 
 const DEFAULT_TARGET: &str = "socket.io@4.8.4";
@@ -56,19 +57,21 @@ enum Cmd {
         /// Write a Markdown summary (for a pull-request comment) here.
         #[arg(long)]
         markdown: Option<PathBuf>,
-        /// Stretch every deadline by this factor (slow machines, debugging).
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        /// Cases in flight at once.
-        #[arg(long, default_value_t = 16)]
-        jobs: usize,
+        /// Stretch every deadline by this factor (slow machines, debugging). Else
+        /// SIOSPEC_TIME_SCALE, else `[run] time_scale` of ./siospec.toml, else 1.
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// Cases in flight at once. Else SIOSPEC_JOBS, else siospec.toml, else 16.
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Show transcripts of every non-passing case, not only unexpected ones.
         #[arg(long, short)]
         verbose: bool,
         /// Run an unexpected result again, alone, up to N more times; one that then comes out
         /// as expected is reported as flaky (terminal, JSON `attempts`, JUnit), not hidden.
-        #[arg(long, default_value_t = 0)]
-        retries: u32,
+        /// Else SIOSPEC_RETRIES, else siospec.toml, else 0.
+        #[arg(long)]
+        retries: Option<u32>,
         /// Known deviations to expect (an expectations file, `fixtures/expectations/*.toml`
         /// format) instead of the target's own file; with --url (which has none of its own)
         /// this is how a hand-started server with known deviations can exit 0.
@@ -95,10 +98,12 @@ enum Cmd {
         /// A self-contained HTML page (one file, no network).
         #[arg(long)]
         html: Option<PathBuf>,
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        #[arg(long, default_value_t = 16)]
-        jobs: usize,
+        /// As for `run`: flag, else SIOSPEC_TIME_SCALE, else siospec.toml, else 1.
+        #[arg(long)]
+        time_scale: Option<f64>,
+        /// As for `run`: flag, else SIOSPEC_JOBS, else siospec.toml, else 16.
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Where the drivers run: `process` or `container` (see `siospec run --help`).
         #[arg(long, value_enum, default_value_t = BackendArg::Process)]
         backend: BackendArg,
@@ -254,14 +259,15 @@ fn main() -> ExitCode {
         Cmd::Containers { action } => containers_cmd(&project, action),
         Cmd::Matrix { clients, servers, json, markdown, html, time_scale, jobs, backend } => {
             project.backend = backend.into();
-            if !(time_scale > 0.0 && time_scale.is_finite()) {
-                return usage(format!("--time-scale must be a positive number, got {time_scale}"));
-            }
+            let settings = match Settings::resolve(&Flags { time_scale, jobs, retries: None }) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => return usage(format!("cannot start the async runtime: {e}")),
             };
-            let opts = siospec::matrix::MatrixOptions { time_scale, jobs, clients, servers };
+            let opts = siospec::matrix::MatrixOptions { time_scale: settings.time_scale.value, jobs: settings.jobs.value, clients, servers };
             rt.block_on(async move {
                 tokio::select! {
                     code = matrix_cmd(&project, opts, json, markdown, html) => code,
@@ -289,14 +295,19 @@ fn main() -> ExitCode {
             backend,
         } => {
             project.backend = backend.into();
-            if !(time_scale > 0.0 && time_scale.is_finite()) {
-                return usage(format!("--time-scale must be a positive number, got {time_scale}"));
+            let settings = match Settings::resolve(&Flags { time_scale, jobs, retries }) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            if verbose {
+                eprintln!("{}", settings.describe());
             }
+            let retries = settings.retries.value;
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => return usage(format!("cannot start the async runtime: {e}")),
             };
-            let opts = RunOptions { time_scale, jobs };
+            let opts = RunOptions { time_scale: settings.time_scale.value, jobs: settings.jobs.value };
             rt.block_on(async move {
                 tokio::select! {
                     code = run_cmd(&project, target, url, protocol, suite, case, Outputs { json, junit, markdown, retries, expectations }, opts, verbose) => code,

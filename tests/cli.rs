@@ -41,6 +41,31 @@ fn list_prints_one_case_id_per_line_prefixed_by_its_suite() {
 }
 
 #[test]
+fn settings_come_from_flag_env_or_file_and_bad_ones_say_where() {
+    let dir = scratch("settings");
+    write(&dir.join("siospec.toml"), "[run]\njobs = 0\n");
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = bin();
+        c.current_dir(&dir).args(["run", "--url", "http://127.0.0.1:9/engine.io/", "--protocol", "eio4"]).args(args);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("siospec.toml: `jobs` must be at least 1, got `0`"), "{}", text(&o));
+    let o = run(&["--jobs", "2"], &[("SIOSPEC_TIME_SCALE", "slow")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("environment SIOSPEC_TIME_SCALE: `time_scale` must be a number, got `slow`"), "{}", text(&o));
+    // Good settings get as far as the URL (nothing listens on port 9), and -v says where each came from.
+    let o = run(&["--jobs", "2", "-v"], &[("SIOSPEC_TIME_SCALE", "1.5")]);
+    let t = text(&o);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(t.contains("settings: time_scale = 1.5 (environment SIOSPEC_TIME_SCALE); jobs = 2 (flag --jobs); retries = 0 (default)"), "{t}");
+}
+
+#[test]
 fn unknown_suite_is_a_usage_error() {
     let o = bin().args(["list", "--suite", "nope"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

@@ -43,7 +43,8 @@ fn project() -> &'static Project {
 }
 
 fn time_scale() -> f64 {
-    std::env::var("SIOSPEC_TIME_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
+    // The same resolution as the CLI's (environment, ./siospec.toml, default).
+    siospec::settings::Settings::resolve(&Default::default()).unwrap_or_else(|e| panic!("{e}")).time_scale.value
 }
 
 /// One container trial at a time: they count the engine's containers.

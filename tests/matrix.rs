@@ -37,7 +37,7 @@ fn matrix_of(family: &str) -> matrix::Matrix {
         .collect();
     assert!(!clients.is_empty(), "the catalog has {family} client targets");
     let opts = MatrixOptions {
-        time_scale: std::env::var("SIOSPEC_TIME_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0),
+        time_scale: siospec::settings::Settings::resolve(&Default::default()).unwrap_or_else(|e| panic!("{e}")).time_scale.value,
         jobs: 16,
         clients,
         servers: vec!["socket.io@".into()],

@@ -30,7 +30,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { time_scale: 1.0, jobs: 16 }
+        RunOptions { time_scale: crate::settings::DEFAULT_TIME_SCALE, jobs: crate::settings::DEFAULT_JOBS }
     }
 }
 
