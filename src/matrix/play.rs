@@ -1,4 +1,5 @@
 //! Plays one interop scenario: a client driver, through a proxy, against a live server.
+use crate::run::timing;
 use super::scenario::{Scenario, Step};
 use crate::proxy::Proxy;
 use crate::run::matchers::{json_match, json_match_partial};
@@ -77,7 +78,7 @@ fn fail<T>(m: impl Into<String>) -> Result<T, (Outcome, String)> {
 
 impl Play<'_> {
     fn wait(&self) -> Duration {
-        Duration::from_millis((3000.0 * self.scale) as u64)
+        timing::scaled(self.scale, timing::SCENARIO_STEP_MS)
     }
 
     pub async fn run(&self, sc: &Scenario, websocket_only: bool) -> ScenarioResult {
@@ -244,7 +245,7 @@ impl Play<'_> {
                     "namespace": namespace.as_deref().unwrap_or("/"),
                     "reconnection": sc.reconnection,
                     "reconnectionDelay": 100, "reconnectionDelayMax": 300, "randomizationFactor": 0,
-                    "timeout": (2500.0 * self.scale) as u64,
+                    "timeout": timing::scaled(self.scale, timing::SCENARIO_CONNECT_TIMEOUT_MS).as_millis() as u64,
                 });
                 if let Some(t) = &sc.transports {
                     cmd["transports"] = json!(t);
@@ -329,7 +330,7 @@ impl Play<'_> {
                 self.command(cx, json!({"cmd": "ack", "client": cx.key, "ack_id": ack_id, "args": reply}))
             }
             Step::StayConnected { cycles } => {
-                let ms = (*cycles as u64) * self.ping_cycle_ms + 100;
+                let ms = (*cycles as u64) * self.ping_cycle_ms + timing::STAY_CONNECTED_GRACE_MS;
                 let accept = is("disconnect");
                 match self.next(cx, "disconnect", &accept, Duration::from_millis(ms)).await {
                     Ok(v) => fail(format!(

@@ -27,10 +27,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(msg.into()))
 }
 
-/// Default window of a client-side expectation (scaled): clients react through an event loop
-/// and a driver, so a little more than the server suites' 1000 ms.
-const DEFAULT_WITHIN_MS: u64 = 1500;
-const DEFAULT_CASE_DEADLINE_MS: u64 = 5000;
+use super::timing::{self, CASE_DEADLINE_MS as DEFAULT_CASE_DEADLINE_MS, CLIENT_STEP_MS as DEFAULT_WITHIN_MS};
 
 pub async fn run_client_case(
     target: &Target,
@@ -58,7 +55,7 @@ pub async fn run_client_case(
     redactor.add(&mock.port().to_string(), "port");
     let scale = opts.time_scale;
     let mut exec = ClientExec::new(case, mock, clients, transcript.clone(), scale);
-    let deadline = Duration::from_millis((case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS) as f64 * scale) as u64);
+    let deadline = timing::scaled(scale, case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS));
     let outcome = tokio::time::timeout(deadline, exec.run()).await;
     for (value, name) in exec.volatile() {
         redactor.add(&value, &name);
@@ -112,7 +109,7 @@ impl<'a> ClientExec<'a> {
     }
 
     fn scaled(&self, ms: u64) -> Duration {
-        Duration::from_millis((ms as f64 * self.scale).round() as u64)
+        timing::scaled(self.scale, ms)
     }
 
     fn delay(&self, d: &Delay) -> Result<u64, Stop> {
@@ -702,7 +699,8 @@ impl<'a> ClientExec<'a> {
                 }
                 EioRevision::V3 => {
                     // Each client ping is due pingInterval after the handshake or the last pong.
-                    let tol = self.scaled(s.tolerance_ms.unwrap_or(200)).as_millis() as u64;
+                    let tol = self.scaled(s.tolerance_ms.unwrap_or(timing::CLIENT_HEARTBEAT_LATE_MS)).as_millis() as u64;
+                    let early = timing::HEARTBEAT_EARLY_MS;
                     let mut since: Option<Instant> = None;
                     let mut pings = 0usize;
                     for (_, e) in &events {
@@ -720,9 +718,9 @@ impl<'a> ClientExec<'a> {
                                 if let Some(t) = since {
                                     let gap = e.at.saturating_duration_since(t).as_millis() as u64;
                                     self.transcript.log(format!("# client ping {pings} after {gap} ms (pingInterval {interval})"));
-                                    if gap > interval + tol || gap + 100 < interval {
+                                    if gap > interval + tol || gap + early < interval {
                                         return fail(format!(
-                                            "client ping {pings} came {gap} ms after the handshake or the previous pong; pingInterval is {interval} ms (tolerance -100/+{tol} ms)"
+                                            "client ping {pings} came {gap} ms after the handshake or the previous pong; pingInterval is {interval} ms (tolerance -{early}/+{tol} ms)"
                                         ));
                                     }
                                 }

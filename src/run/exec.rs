@@ -43,7 +43,7 @@ impl From<WireError> for Stop {
     }
 }
 
-const DEFAULT_WITHIN_MS: u64 = 1000;
+use super::timing::{self, SERVER_STEP_MS as DEFAULT_WITHIN_MS};
 
 mod hostile;
 mod liveness;
@@ -117,7 +117,7 @@ impl<'a> Exec<'a> {
     }
 
     fn scaled(&self, ms: u64) -> Duration {
-        Duration::from_millis((ms as f64 * self.scale).round() as u64)
+        timing::scaled(self.scale, ms)
     }
 
     fn within(&self, ms: Option<u64>) -> Duration {
@@ -827,7 +827,7 @@ impl<'a> Exec<'a> {
         };
         let started = Instant::now();
         let deadline = started + self.scaled(ms);
-        let mut kept: Option<(&str, fn(&str) -> bool)> = None;
+        let mut kept: Option<hostile::FollowUp> = None;
         if s.kept_if_answered {
             let (text, answer) = self.follow_up(&name);
             let within = self.within(None);
@@ -1045,7 +1045,7 @@ impl<'a> Exec<'a> {
                 // From the last heartbeat exchange: the handshake, or a pong the harness sent.
                 let mut since = self.live.since(&name).or_else(|| self.handshake_at.get(&name).copied()).unwrap_or_else(Instant::now);
                 for round in 1..=s.rounds {
-                    let deadline = Instant::now() + self.scaled(interval + timeout) + Duration::from_millis(500);
+                    let deadline = Instant::now() + self.scaled(interval + timeout) + Duration::from_millis(timing::HEARTBEAT_GRACE_MS);
                     let p = loop {
                         let p = self.next_packet(&name, deadline, "a ping").await?;
                         if p.kind != PacketType::Noop {
@@ -1057,11 +1057,11 @@ impl<'a> Exec<'a> {
                     }
                     let gap = since.elapsed().as_millis() as u64;
                     if let Some(tol) = s.tolerance_ms {
-                        let tol = (tol as f64 * self.scale) as u64;
-                        // Network and scheduling only ever delay a ping, so the early bound stays tight.
-                        if gap + 50 < interval || gap > interval + tol {
+                        let tol = self.scaled(tol).as_millis() as u64;
+                        let early = timing::HEARTBEAT_EARLY_MS;
+                        if gap + early < interval || gap > interval + tol {
                             return fail(format!(
-                                "round {round}: ping came {gap} ms after the previous exchange; the advertised pingInterval is {interval} ms (tolerance -50/+{tol} ms)"
+                                "round {round}: ping came {gap} ms after the previous exchange; the advertised pingInterval is {interval} ms (tolerance -{early}/+{tol} ms)"
                             ));
                         }
                     }

@@ -7,6 +7,7 @@ pub mod preflight;
 pub mod resources;
 pub mod vars;
 pub mod verdict;
+pub mod timing;
 pub mod witness;
 
 use crate::suite::{Case, Level};
@@ -54,7 +55,6 @@ pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
         .collect()
 }
 
-const DEFAULT_CASE_DEADLINE_MS: u64 = 5000;
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 pub async fn run_case(target: &Target, p: &Planned, opts: &RunOptions, expectations: &Expectations) -> CaseResult {
@@ -128,7 +128,7 @@ async fn run_case_inner(
         return client_exec::run_client_case(target, p, &key, opts, transcript, redactor).await;
     }
     let req = ServerRequest { key, layer: case.layer, fixture: &case.def.fixture, allow_eio3: p.allow_eio3 };
-    let server = match target.server(req, Duration::from_millis((10_000.0 * scale) as u64)).await {
+    let server = match target.server(req, timing::scaled(scale, timing::SERVER_START_MS)).await {
         Ok(s) => s,
         Err(ServerError::Unsupported(why)) => return (Verdict::Unsupported, why),
         Err(ServerError::Error(why)) => return (Verdict::Error, format!("the target could not start a server: {why}")),
@@ -160,7 +160,7 @@ async fn run_case_inner(
     };
     let pid = if case.witness { target.pid() } else { None };
     let sampler = pid.and_then(resources::Sampler::start);
-    let deadline = Duration::from_millis((case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS) as f64 * scale) as u64);
+    let deadline = timing::scaled(scale, case.def.deadline_ms.unwrap_or(timing::CASE_DEADLINE_MS));
     let outcome = tokio::time::timeout(deadline, exec.run()).await;
     exec.finish().await;
     for (value, name) in exec.volatile() {
@@ -171,7 +171,7 @@ async fn run_case_inner(
         // A server that dies of what a case sent may do so as the case's sessions close: the
         // witness's last exchange comes after a grace, so a server started by hand that died
         // then is seen too.
-        tokio::time::sleep(Duration::from_millis((50.0 * scale) as u64)).await;
+        tokio::time::sleep(timing::scaled(scale, timing::WITNESS_FINAL_GRACE_MS)).await;
         let report = w.finish().await;
         *memory = sampler.zip(pid).map(|(s, pid)| s.stop(pid));
         if let Some(m) = memory {
@@ -319,7 +319,7 @@ async fn lane(
     on_done: &(dyn Fn(&CaseResult) + Sync),
 ) -> Vec<CaseResult> {
     let mut out = Vec::new();
-    let ready = Duration::from_millis((60_000.0 * opts.time_scale) as u64);
+    let ready = timing::scaled(opts.time_scale, timing::DRIVER_READY_MS);
     let mut own: Option<Target> = None;
     while let Some(p) = planned.get(next.fetch_add(1, Ordering::SeqCst)) {
         if own.as_ref().is_none_or(|t| t.ended().is_some()) {

@@ -13,10 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How long the witness waits for each answer before it calls the server unavailable.
-pub const ANSWER_MS: u64 = 2000;
-/// Pause between two exchanges.
-const EVERY_MS: u64 = 100;
+use super::timing::{self, WITNESS_ANSWER_MS as ANSWER_MS, WITNESS_EVERY_MS as EVERY_MS};
 
 pub struct Witness {
     stop: watch::Sender<bool>,
@@ -135,7 +132,7 @@ impl Witness {
     ) -> Result<Witness, String> {
         let transcript = Transcript::new();
         let http = HttpClient::new(base, transcript.clone()).map_err(|e| e.to_string())?;
-        let answer = Duration::from_millis((ANSWER_MS as f64 * scale) as u64);
+        let answer = timing::scaled(scale, ANSWER_MS);
         let mut sp = Speaker { sess: EioSession::new(eio, http, path, ""), layer, sio, answer };
         sp.connect().await?;
         sp.exchange(0).await?;

@@ -11,9 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-const DEFAULT_HOLD_MS: u64 = 1000;
-const DEFAULT_SETTLE_MS: u64 = 1000;
+use crate::run::timing::{HOLD_MS as DEFAULT_HOLD_MS, SETTLE_MS as DEFAULT_SETTLE_MS};
 const SETTLE: &str = "siospec: settle";
+
+/// A follow-up's text, and how its answer is told apart.
+pub(super) type FollowUp = (&'static str, fn(&str) -> bool);
 
 /// What one raw connection got back.
 #[derive(Debug, PartialEq, Eq, Hash, Clone)]
@@ -128,7 +130,7 @@ impl Exec<'_> {
     /// how its answer is told apart: the standard fixture's echo (Engine.IO), its `message` →
     /// `message-back` (Socket.IO), or, on a session that never sent CONNECT, a CONNECT (its
     /// answer: CONNECT or CONNECT_ERROR). Socket.IO v4 servers connect `/` by themselves.
-    pub(super) fn follow_up(&self, name: &str) -> (&'static str, fn(&str) -> bool) {
+    pub(super) fn follow_up(&self, name: &str) -> FollowUp {
         let connected = self.sio == Some(SioRevision::V4) || self.sio_connected.contains(name);
         match self.sio {
             None => (SETTLE, |t| t == SETTLE),
