@@ -98,3 +98,46 @@ async fn idle_cut_ends_a_quiet_websocket() {
     drop(server);
     target.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upstream_body_over_the_read_bound_is_refused_not_buffered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that answers every request with a body past siospec's read bound.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let over = siospec::wire::MAX_READ + 1024;
+    let server = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {over}\r\n\r\n");
+                let _ = sock.write_all(head.as_bytes()).await;
+                let chunk = vec![b'a'; 64 * 1024];
+                let mut sent = 0;
+                while sent < over {
+                    let n = chunk.len().min(over - sent);
+                    if sock.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+            });
+        }
+    });
+    let log = Transcript::new();
+    let proxy = Proxy::start(&format!("http://{addr}"), log.clone()).await.unwrap();
+    let http = HttpClient::new(&proxy.url(), Transcript::new()).unwrap();
+    let req = siospec::wire::http::Request {
+        method: "GET".into(),
+        target: "/engine.io/?EIO=4&transport=polling".into(),
+        headers: vec![],
+        body: None,
+        timeout: Duration::from_secs(5),
+    };
+    let resp = http.send(req).await.expect("the proxy answers");
+    server.abort();
+    assert_eq!(resp.status, 502, "{}", String::from_utf8_lossy(&resp.body));
+    let text = log.entries().iter().map(|e| e.line.clone()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains(&format!("upstream body over {} bytes", siospec::wire::MAX_READ)), "{text}");
+}

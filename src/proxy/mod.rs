@@ -203,6 +203,14 @@ fn decode_for_log(rev: EioRevision, body: &[u8], content_type: Option<&str>) -> 
     }
 }
 
+/// Websocket messages and frames through the proxy are bounded like every other read.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    let mut cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    cfg.max_message_size = Some(MAX_READ);
+    cfg.max_frame_size = Some(MAX_READ);
+    cfg
+}
+
 fn plain(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -256,11 +264,18 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
         rb = rb.body(body);
     }
     let send = async {
-        let resp = rb.send().await.map_err(std::io::Error::other)?;
+        let mut resp = rb.send().await.map_err(std::io::Error::other)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(std::io::Error::other)?;
-        Ok::<_, std::io::Error>((status, headers, bytes))
+        // A broken or hostile server cannot make the proxy hold more than MAX_READ.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(std::io::Error::other)? {
+            if bytes.len() + chunk.len() > MAX_READ {
+                return Err(std::io::Error::other(format!("upstream body over {MAX_READ} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok::<_, std::io::Error>((status, headers, Bytes::from(bytes)))
     };
     let outcome = match f.idle_cut_ms {
         Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), send).await {
@@ -310,7 +325,7 @@ async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<By
             up_req.headers_mut().insert(name, v.clone());
         }
     }
-    let connected = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(up_req)).await;
+    let connected = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async_with_config(up_req, Some(ws_config()), false)).await;
     let upstream = match connected {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
@@ -330,7 +345,7 @@ async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<By
     let st2 = st.clone();
     tokio::spawn(async move {
         let Ok(io) = on_upgrade.await else { return };
-        let client = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, None).await;
+        let client = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(ws_config())).await;
         relay(st2, client, upstream, rev).await;
     });
     let mut resp = plain(StatusCode::SWITCHING_PROTOCOLS, "");

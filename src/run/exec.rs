@@ -899,9 +899,10 @@ impl<'a> Exec<'a> {
                     return Ok(());
                 }
                 Err(WireError::Timeout { .. }) => return fail(format!("the session was still open after {ms} ms")),
-                Err(WireError::Http(m)) if self.session(&name)?.is_ws() => return fail(m),
-                // A poll cut without a response also ends the session.
-                Err(WireError::Http(_)) => return Ok(()),
+                // A poll cut without a response also ends the session; any other error is not
+                // a sign of the end.
+                Err(WireError::Cut(_)) if !self.session(&name)?.is_ws() => return Ok(()),
+                Err(WireError::Http(m) | WireError::Cut(m)) => return fail(m),
                 Err(e) => return Err(e.into()),
             }
         }

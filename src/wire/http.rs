@@ -150,7 +150,7 @@ impl HttpClient {
                 .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
                 .collect::<Vec<_>>();
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| WireError::Http(e.to_string()))? {
+            while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e, &self.base))? {
                 if body.len() + chunk.len() > MAX_READ {
                     return Err(WireError::TooLarge(MAX_READ));
                 }
@@ -183,13 +183,29 @@ fn classify(e: &reqwest::Error, base: &str) -> WireError {
         WireError::Timeout { what: base.to_string(), ms: 0 }
     } else {
         let mut msg = e.to_string();
+        let mut cut = false;
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             msg.push_str(&format!(": {s}"));
+            cut |= is_cut(s);
             src = s.source();
         }
-        WireError::Http(msg)
+        if cut {
+            WireError::Cut(msg)
+        } else {
+            WireError::Http(msg)
+        }
     }
+}
+
+/// The peer closed or reset the connection before the response was whole.
+fn is_cut(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::*;
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        return h.is_incomplete_message() || h.is_closed() || h.is_canceled();
+    }
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof))
 }
 
 /// Binary frames are always shown as hex, even when the bytes happen to be UTF-8.

@@ -22,6 +22,10 @@ pub enum WireError {
     TooLarge(usize),
     #[error("{0}")]
     Http(String),
+    /// The connection was closed or reset before the response was complete: a server that
+    /// ends a session may answer its pending poll this way.
+    #[error("connection cut: {0}")]
+    Cut(String),
     #[error("websocket: {0}")]
     Ws(String),
     #[error("{0}")]
