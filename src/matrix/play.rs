@@ -60,7 +60,7 @@ pub struct Play<'a> {
 
 struct Ctx {
     key: String,
-    rx: mpsc::UnboundedReceiver<Value>,
+    rx: mpsc::Receiver<Value>,
     seen: Vec<Value>,
     log: Transcript,
     vars: Vars,

@@ -60,7 +60,7 @@ pub struct Exec<'a> {
     sessions: HashMap<String, EioSession>,
     decoders: HashMap<String, SioDecoder>,
     background: HashMap<String, JoinHandle<Result<Response, WireError>>>,
-    events: Option<mpsc::UnboundedReceiver<Value>>,
+    events: Option<mpsc::Receiver<Value>>,
     seen_events: Vec<Value>,
     handshake_at: HashMap<String, Instant>,
     /// What the harness knows about each session being alive (see `exec/liveness.rs`).
@@ -78,7 +78,7 @@ impl<'a> Exec<'a> {
         case: &'a Case,
         base: &str,
         path: &str,
-        events: Option<mpsc::UnboundedReceiver<Value>>,
+        events: Option<mpsc::Receiver<Value>>,
         scale: f64,
         transcript: Transcript,
     ) -> Result<Self, WireError> {
@@ -112,7 +112,7 @@ impl<'a> Exec<'a> {
         })
     }
 
-    pub fn set_events(&mut self, events: Option<mpsc::UnboundedReceiver<Value>>) {
+    pub fn set_events(&mut self, events: Option<mpsc::Receiver<Value>>) {
         self.events = events;
     }
 

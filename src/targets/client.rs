@@ -42,13 +42,13 @@ pub struct ClientSession {
     clients: BTreeMap<String, String>,
     /// Clients already closed by a `close` command.
     closed: std::collections::BTreeSet<String>,
-    tx: mpsc::UnboundedSender<(String, Value)>,
-    rx: mpsc::UnboundedReceiver<(String, Value)>,
+    tx: mpsc::Sender<(String, Value)>,
+    rx: mpsc::Receiver<(String, Value)>,
 }
 
 impl ClientSession {
     fn new(driver: Arc<Driver>, prefix: &str) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(super::driver::REPORTS_QUEUED);
         ClientSession { driver, prefix: prefix.to_string(), clients: BTreeMap::new(), closed: Default::default(), tx, rx }
     }
 
@@ -63,7 +63,7 @@ impl ClientSession {
                 let (tx, name) = (self.tx.clone(), client.to_string());
                 tokio::spawn(async move {
                     while let Some(v) = rx.recv().await {
-                        if tx.send((name.clone(), v)).is_err() {
+                        if tx.send((name.clone(), v)).await.is_err() {
                             break;
                         }
                     }

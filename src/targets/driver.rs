@@ -41,7 +41,12 @@ pub enum DriverError {
 }
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
-type Subscribers = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>>;
+type Subscribers = Arc<Mutex<HashMap<String, mpsc::Sender<Value>>>>;
+
+/// Reports a subscriber may have waiting before later ones are dropped (and the drop noted
+/// in the driver's tail): a driver that reports every packet of a flood cannot make the
+/// harness hold them all.
+pub const REPORTS_QUEUED: usize = 16_384;
 
 /// Where a driver runs when it is not a local child process (a container). Dropping it must
 /// end the driver and remove whatever was started for it.
@@ -153,6 +158,7 @@ impl Driver {
         let (t, w, s, closed) = (tail.clone(), waiters.clone(), subs.clone(), stdout_closed.clone());
         tokio::spawn(async move {
             let mut ready_tx = Some(ready_tx);
+            let mut dropped = std::collections::HashSet::<String>::new();
             let mut buf = Vec::new();
             while let Ok(n) = read_bounded_line(&mut stdout, &mut buf).await {
                 if n == 0 {
@@ -178,7 +184,12 @@ impl Driver {
                     }
                 }
                 if let Some(tx) = s.lock().ok().and_then(|m| m.get(&id).cloned()) {
-                    let _ = tx.send(v);
+                    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(v) {
+                        let first = dropped.insert(id.clone());
+                        if first {
+                            push_tail(&t, format!("siospec: over {REPORTS_QUEUED} reports for `{id}` not yet read; later ones dropped"));
+                        }
+                    }
                 }
             }
             closed.store(true, Ordering::SeqCst);
@@ -271,8 +282,8 @@ impl Driver {
     }
 
     /// Starts a server with these options; its events arrive on the returned receiver.
-    pub async fn listen(&self, id: &str, options: Value, within: Duration) -> Result<(u16, mpsc::UnboundedReceiver<Value>), DriverError> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub async fn listen(&self, id: &str, options: Value, within: Duration) -> Result<(u16, mpsc::Receiver<Value>), DriverError> {
+        let (tx, rx) = mpsc::channel(REPORTS_QUEUED);
         if let Ok(mut s) = self.subs.lock() {
             s.insert(id.to_string(), tx);
         }
@@ -291,8 +302,8 @@ impl Driver {
     }
 
     /// Lines keyed by `key` (a listen id or a client name) arrive on the returned receiver.
-    pub fn subscribe(&self, key: &str) -> mpsc::UnboundedReceiver<Value> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn subscribe(&self, key: &str) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel(REPORTS_QUEUED);
         if let Ok(mut s) = self.subs.lock() {
             s.insert(key.to_string(), tx);
         }

@@ -44,7 +44,7 @@ pub struct ServerInstance {
     /// Path the case's layer is served on.
     pub path: String,
     /// Server-side events reported by the driver, when the target has one.
-    pub events: Option<mpsc::UnboundedReceiver<Value>>,
+    pub events: Option<mpsc::Receiver<Value>>,
     closer: Option<(Arc<Driver>, String)>,
 }
 

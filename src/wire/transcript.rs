@@ -14,14 +14,19 @@ pub struct Transcript {
     entries: Arc<Mutex<Vec<Entry>>>,
     /// While set, lines are dropped: a flood of thousands of packets is summarised instead.
     muted: Arc<std::sync::atomic::AtomicBool>,
+    /// Lines left out past `MAX_ENTRIES`.
+    over: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Lines a transcript keeps; later ones are counted, and the count is its last line.
+pub const MAX_ENTRIES: usize = 20_000;
 
 /// Long bodies are cut so a transcript stays readable and bounded.
 const MAX_LINE: usize = 300;
 
 impl Transcript {
     pub fn new() -> Self {
-        Transcript { start: Instant::now(), entries: Arc::new(Mutex::new(Vec::new())), muted: Arc::default() }
+        Transcript { start: Instant::now(), entries: Arc::new(Mutex::new(Vec::new())), muted: Arc::default(), over: Arc::default() }
     }
     /// Mutes (or unmutes) the transcript; the caller logs a summary of what it left out.
     pub fn mute(&self, on: bool) {
@@ -43,11 +48,21 @@ impl Transcript {
         }
         let at_ms = self.start.elapsed().as_millis() as u64;
         if let Ok(mut e) = self.entries.lock() {
-            e.push(Entry { at_ms, line });
+            if e.len() < MAX_ENTRIES {
+                e.push(Entry { at_ms, line });
+            } else {
+                self.over.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+        let mut out = self.entries.lock().map(|e| e.clone()).unwrap_or_default();
+        let over = self.over.load(std::sync::atomic::Ordering::Relaxed);
+        if over > 0 {
+            let at_ms = self.start.elapsed().as_millis() as u64;
+            out.push(Entry { at_ms, line: format!("… {over} more lines left out (a transcript keeps {MAX_ENTRIES})") });
+        }
+        out
     }
 }
 
@@ -112,5 +127,22 @@ mod tests {
         r.add("abcdef", "sid");
         let got = r.apply(r#"GET /?sid=abcdef&x=1 | 0{"sid":"zzzz1234","upgrades":[]} sid=qqqq"#);
         assert_eq!(got, r#"GET /?sid=<sid>&x=1 | 0{"sid":"<other-sid>","upgrades":[]} sid=<other-sid>"#);
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{Transcript, MAX_ENTRIES};
+
+    #[test]
+    fn a_transcript_keeps_a_bounded_number_of_lines_and_says_how_many_it_left_out() {
+        let t = Transcript::new();
+        for i in 0..MAX_ENTRIES + 5 {
+            t.log(format!("line {i}"));
+        }
+        let e = t.entries();
+        assert_eq!(e.len(), MAX_ENTRIES + 1);
+        assert_eq!(e[MAX_ENTRIES - 1].line, format!("line {}", MAX_ENTRIES - 1));
+        assert!(e[MAX_ENTRIES].line.starts_with("… 5 more lines left out"), "{}", e[MAX_ENTRIES].line);
     }
 }
