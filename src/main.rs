@@ -2,15 +2,15 @@
 //!
 //! Exit codes: `siospec::exit::Exit`.
 use clap::{Parser, Subcommand};
+use siospec::exit::Exit;
 use siospec::project::Project;
 use siospec::report;
 use siospec::run::{self, RunOptions};
+use siospec::settings::{Flags, Settings};
 use siospec::suite::Revision;
 use siospec::targets::prepare::{self, Readiness};
 use siospec::targets::Target;
 use std::path::PathBuf;
-use siospec::exit::Exit;
-use siospec::settings::{Flags, Settings};
 use std::process::ExitCode;
 
 const DEFAULT_TARGET: &str = "socket.io@4.8.4";
@@ -267,7 +267,8 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return usage(format!("cannot start the async runtime: {e}")),
             };
-            let opts = siospec::matrix::MatrixOptions { time_scale: settings.time_scale.value, jobs: settings.jobs.value, clients, servers };
+            let opts =
+                siospec::matrix::MatrixOptions { time_scale: settings.time_scale.value, jobs: settings.jobs.value, clients, servers };
             rt.block_on(async move {
                 tokio::select! {
                     code = matrix_cmd(&project, opts, json, markdown, html) => code,

@@ -89,9 +89,11 @@ impl Settings {
     pub fn resolve_with(flags: &Flags, env: &dyn Fn(&str) -> Option<String>, dir: &Path) -> Result<Settings, SettingsError> {
         let path = dir.join(FILE);
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str::<FileSettings>(&text)
-                .map_err(|e| SettingsError::File { file: path.clone(), message: e.message().trim().to_string() })?
-                .run,
+            Ok(text) => {
+                toml::from_str::<FileSettings>(&text)
+                    .map_err(|e| SettingsError::File { file: path.clone(), message: e.message().trim().to_string() })?
+                    .run
+            }
             Err(_) => RunTable::default(),
         };
         let time_scale = pick(

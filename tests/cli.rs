@@ -62,7 +62,10 @@ fn settings_come_from_flag_env_or_file_and_bad_ones_say_where() {
     let o = run(&["--jobs", "2", "-v"], &[("SIOSPEC_TIME_SCALE", "1.5")]);
     let t = text(&o);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(t.contains("settings: time_scale = 1.5 (environment SIOSPEC_TIME_SCALE); jobs = 2 (flag --jobs); retries = 0 (default)"), "{t}");
+    assert!(
+        t.contains("settings: time_scale = 1.5 (environment SIOSPEC_TIME_SCALE); jobs = 2 (flag --jobs); retries = 0 (default)"),
+        "{t}"
+    );
 }
 
 #[test]

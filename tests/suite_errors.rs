@@ -226,7 +226,9 @@ fn interop_expect_ack_without_an_emit_with_ack() {
 #[test]
 fn interop_scenarios_need_exactly_one_gate() {
     let scenario = |id: &str, gate: bool| {
-        format!("[[scenario]]\nid = \"interop/{id}\"\ntitle = \"x\"\nrequirement = \"x\"\ngate = {gate}\n[[scenario.step]]\ndo = \"connect\"\n")
+        format!(
+            "[[scenario]]\nid = \"interop/{id}\"\ntitle = \"x\"\nrequirement = \"x\"\ngate = {gate}\n[[scenario.step]]\ndo = \"connect\"\n"
+        )
     };
     for (n, file) in [(0, scenario("a", false)), (2, scenario("a", true) + &scenario("b", true))] {
         let dir = std::env::temp_dir().join(format!("siospec-suite-errors-gate-{n}-{}", std::process::id()));
@@ -234,7 +236,10 @@ fn interop_scenarios_need_exactly_one_gate() {
         std::fs::write(dir.join("s.toml"), file).unwrap();
         let err = siospec::matrix::scenario::load(&dir).map(|_| ()).unwrap_err().to_string();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(err.contains(&format!("exactly one scenario must be the gate (`gate = true`: the one every cell plays first), found {n}")), "{err}");
+        assert!(
+            err.contains(&format!("exactly one scenario must be the gate (`gate = true`: the one every cell plays first), found {n}")),
+            "{err}"
+        );
     }
 }
 

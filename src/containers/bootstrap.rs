@@ -187,8 +187,7 @@ fn make_debian(root: &Path, manifest: &Manifest, opts: &Options) -> Result<(), S
     let t = Instant::now();
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let debootstrap =
-        if crate::host::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
+    let debootstrap = if crate::host::on_path("debootstrap") { "debootstrap".to_string() } else { "/usr/sbin/debootstrap".to_string() };
     let status = Command::new(debootstrap)
         .args(["--variant=minbase", suite.as_str(), &dir.to_string_lossy(), mirror.as_str()])
         .stdin(Stdio::null())

@@ -1,8 +1,8 @@
 //! Plays one interop scenario: a client driver, through a proxy, against a live server.
-use crate::run::timing;
 use super::scenario::{Scenario, Step};
 use crate::proxy::Proxy;
 use crate::run::matchers::{json_match, json_match_partial};
+use crate::run::timing;
 use crate::run::vars::Vars;
 use crate::targets::driver::Driver;
 use crate::wire::Transcript;

@@ -325,7 +325,8 @@ async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<By
             up_req.headers_mut().insert(name, v.clone());
         }
     }
-    let connected = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async_with_config(up_req, Some(ws_config()), false)).await;
+    let connected =
+        tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async_with_config(up_req, Some(ws_config()), false)).await;
     let upstream = match connected {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {

@@ -872,7 +872,8 @@ impl<'a> Exec<'a> {
                     continue;
                 }
                 Ok(Received::Packet(p))
-                    if kept.is_some_and(|(_, answer)| matches!(&p.data, eio::Data::Text(t) if p.kind == PacketType::Message && answer(t))) =>
+                    if kept
+                        .is_some_and(|(_, answer)| matches!(&p.data, eio::Data::Text(t) if p.kind == PacketType::Message && answer(t))) =>
                 {
                     return fail(format!(
                         "the server kept the session: it answered `{}`, sent on it after what should have ended it, {} ms later",

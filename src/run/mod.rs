@@ -5,9 +5,9 @@ pub mod expectations;
 pub mod matchers;
 pub mod preflight;
 pub mod resources;
+pub mod timing;
 pub mod vars;
 pub mod verdict;
-pub mod timing;
 pub mod witness;
 
 use crate::suite::{Case, Level};
