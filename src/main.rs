@@ -467,7 +467,7 @@ async fn matrix_cmd(
     let files = [
         (json, siospec::matrix::render::json(&m)),
         (markdown, siospec::matrix::render::markdown(&m)),
-        (html, siospec::matrix::render::html(&m)),
+        (html, siospec::report::matrix_page::render(&m)),
     ];
     for (path, text) in files {
         let Some(path) = path else { continue };

@@ -84,7 +84,7 @@ fn node_matrix_matches_its_snapshot_and_renders() {
         assert!(matches!(c["verdict"].as_str(), Some("YES" | "PARTIAL" | "NO")));
     }
     // The page, in a real browser: it renders the matrix and works without network.
-    let html = render::html(&m);
+    let html = siospec::report::matrix_page::render(&m);
     for external in ["<script src", "<link ", "src=\"http", "url(http", "@import"] {
         assert!(!html.contains(external), "the page must not load anything: found {external}");
     }

@@ -1,8 +1,9 @@
-//! The matrix as a terminal table, Markdown, JSON and a self-contained HTML page.
+//! The matrix as a terminal table, Markdown and JSON (the HTML page: `report::matrix_page`),
+//! and the helpers every rendering shares.
 use super::{Cell, CellVerdict, Matrix};
 use std::fmt::Write;
 
-fn columns(m: &Matrix) -> Vec<(String, String)> {
+pub fn columns(m: &Matrix) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = Vec::new();
     for c in &m.cells {
         let k = (c.server.clone(), c.profile.clone());
@@ -13,7 +14,7 @@ fn columns(m: &Matrix) -> Vec<(String, String)> {
     cols
 }
 
-fn col_label(server: &str, profile: &str) -> String {
+pub fn col_label(server: &str, profile: &str) -> String {
     if profile == "default" {
         server.to_string()
     } else {
@@ -21,7 +22,7 @@ fn col_label(server: &str, profile: &str) -> String {
     }
 }
 
-fn find<'a>(m: &'a Matrix, client: &str, server: &str, profile: &str) -> Option<&'a Cell> {
+pub fn find<'a>(m: &'a Matrix, client: &str, server: &str, profile: &str) -> Option<&'a Cell> {
     m.cells.iter().find(|c| c.client == client && c.server == server && c.profile == profile)
 }
 
@@ -34,7 +35,7 @@ fn mark(c: &Cell) -> &'static str {
     }
 }
 
-fn differences(m: &Matrix) -> Vec<&Cell> {
+pub fn differences(m: &Matrix) -> Vec<&Cell> {
     m.cells.iter().filter(|c| matches!(c.agreement, Some(a) if a.is_disagreement())).collect()
 }
 
@@ -161,124 +162,8 @@ pub fn json(m: &Matrix) -> String {
     serde_json::to_string_pretty(m).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn anchor(c: &Cell) -> String {
+pub fn anchor(c: &Cell) -> String {
     format!("{}--{}--{}", c.client, c.server, c.profile).chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect()
-}
-
-/// One file, no network: styles inline, details expand without script.
-pub fn html(m: &Matrix) -> String {
-    let cols = columns(m);
-    let mut out = String::new();
-    out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>siospec compatibility matrix</title><style>");
-    out.push_str(
-        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:.4em .7em;text-align:center}\
-th{background:#f3f3f3}td.YES{background:#d9f2d9}td.PARTIAL{background:#fff1c2}td.NO{background:#f6d0d0}td.diff{outline:3px solid #c00;outline-offset:-3px}\
-td a{color:inherit;text-decoration:none;font-weight:600}.doc{display:block;font-size:.75em;font-weight:normal;color:#555}\
-details{margin:.4em 0;border:1px solid #ddd;padding:.3em .6em}details:target,details.diff{border-color:#c00}summary{cursor:pointer}\
-pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}.pass{color:#070}.fail,.noconnect{color:#a00}.unsupported{color:#777}\
-.diffs li{color:#a00}",
-    );
-    out.push_str("</style></head><body><h1>siospec compatibility matrix</h1>");
-    let _ = write!(
-        out,
-        "<p>{} clients × {} server columns, {} cells, measured in {:.1} s. Click a cell for its scenarios and transcripts. ",
-        m.clients.len(),
-        cols.len(),
-        m.cells.len(),
-        m.wall_ms as f64 / 1000.0
-    );
-    out.push_str("Cells outlined in red differ from the documented compatibility tables.</p><table><tr><th>client \\ server</th>");
-    for (s, p) in &cols {
-        let _ = write!(out, "<th>{}</th>", esc(&col_label(s, p)));
-    }
-    out.push_str("</tr>");
-    for client in &m.clients {
-        let _ = write!(out, "<tr><th>{}</th>", esc(client));
-        for (s, p) in &cols {
-            match find(m, client, s, p) {
-                Some(c) => {
-                    let diff = matches!(c.agreement, Some(a) if a.is_disagreement());
-                    let doc = c
-                        .documented
-                        .as_ref()
-                        .map(|d| format!("<span class=\"doc\">documented: {}</span>", esc(&d.label())))
-                        .unwrap_or_default();
-                    let _ = write!(
-                        out,
-                        "<td class=\"{}{}\" title=\"{}\"><a href=\"#{}\">{}</a>{doc}</td>",
-                        c.verdict.as_str(),
-                        if diff { " diff" } else { "" },
-                        esc(&c.reason),
-                        anchor(c),
-                        c.verdict.as_str()
-                    );
-                }
-                None => out.push_str("<td></td>"),
-            }
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</table>");
-    let diffs = differences(m);
-    if !diffs.is_empty() {
-        out.push_str("<h2>Documented vs measured</h2><ul class=\"diffs\">");
-        for c in diffs {
-            let d = c.documented.as_ref().expect("agreement implies documented");
-            let _ = write!(
-                out,
-                "<li><a href=\"#{}\">{} × {}</a>: {} — documented {} ({} table), measured {}. {}</li>",
-                anchor(c),
-                esc(&c.client),
-                esc(&col_label(&c.server, &c.profile)),
-                c.agreement.map(|a| a.describe()).unwrap_or(""),
-                esc(&d.label()),
-                esc(&d.table),
-                c.verdict.as_str(),
-                esc(&c.reason)
-            );
-        }
-        out.push_str("</ul>");
-    }
-    if !m.not_measured.is_empty() {
-        out.push_str("<h2>Documented, not measured here</h2><ul>");
-        for d in &m.not_measured {
-            let _ = write!(out, "<li>{} table: {} × {} = {}</li>", esc(&d.table), esc(&d.row), esc(&d.column), esc(&d.label()));
-        }
-        out.push_str("</ul>");
-    }
-    out.push_str("<h2>Cells</h2>");
-    for c in &m.cells {
-        let diff = matches!(c.agreement, Some(a) if a.is_disagreement());
-        let _ = write!(
-            out,
-            "<details id=\"{}\"{}><summary><b>{}</b> × <b>{}</b>: {} {}</summary>",
-            anchor(c),
-            if diff { " class=\"diff\"" } else { "" },
-            esc(&c.client),
-            esc(&col_label(&c.server, &c.profile)),
-            c.verdict.as_str(),
-            esc(&c.reason)
-        );
-        for r in &c.scenarios {
-            let cls = serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-            let _ = write!(
-                out,
-                "<details><summary><span class=\"{cls}\">{cls}</span> {} [{}] {} ms {}</summary><pre>{}</pre></details>",
-                esc(&r.scenario),
-                esc(&r.transports),
-                r.duration_ms,
-                esc(&r.message),
-                esc(&r.transcript.join("\n"))
-            );
-        }
-        out.push_str("</details>");
-    }
-    out.push_str("</body></html>\n");
-    out
 }
 
 /// The stable part of a matrix, for snapshots: verdicts, documented values and agreements.

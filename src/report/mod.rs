@@ -2,6 +2,7 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod matrix_page;
 pub mod terminal;
 
 use crate::run::{CaseResult, Verdict};
