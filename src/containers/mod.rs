@@ -382,37 +382,36 @@ pub enum ImageState {
 
 /// The state of a family's image here, and what is missing if it cannot be built.
 pub fn image_state(root: &Path, family: &str) -> ImageState {
-    use ImageState as Readiness;
     if let Err(e) = docker::engine() {
-        return Readiness::Unavailable(e);
+        return ImageState::Unavailable(e);
     }
     let manifest = match Manifest::load(root) {
         Ok(m) => m,
-        Err(e) => return Readiness::Unavailable(e),
+        Err(e) => return ImageState::Unavailable(e),
     };
     let recipe = match manifest.recipe(family) {
         Ok(r) => r,
-        Err(e) => return Readiness::Unavailable(e),
+        Err(e) => return ImageState::Unavailable(e),
     };
     let bases = match Bases::from_env() {
         Ok(b) => b,
-        Err(e) => return Readiness::Unavailable(e),
+        Err(e) => return ImageState::Unavailable(e),
     };
     match plan(root, &manifest, family, bases) {
-        Ok(p) if docker::image_id(&p.tag).is_some() => Readiness::Built,
+        Ok(p) if docker::image_id(&p.tag).is_some() => ImageState::Built,
         Ok(p) => {
             // Not built yet: fine when its bases are here (or a registry may have them).
             let missing: Vec<&String> = p.args.values().filter(|img| docker::image_id(img).is_none()).collect();
             if !recipe.verified && !missing.is_empty() {
-                Readiness::Unavailable(format!(
+                ImageState::Unavailable(format!(
                     "{} (needs base image(s) {})",
                     recipe.note,
                     missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 ))
             } else {
-                Readiness::Buildable
+                ImageState::Buildable
             }
         }
-        Err(e) => Readiness::Unavailable(e),
+        Err(e) => ImageState::Unavailable(e),
     }
 }

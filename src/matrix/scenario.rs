@@ -23,9 +23,9 @@ pub struct Scenario {
     /// The client reconnects on its own in this scenario.
     #[serde(default)]
     pub reconnection: bool,
-    /// The scenario every cell plays first: a pair that fails it on a transport variant is
-    /// not played further on that variant, and one that fails it on both is NO. Exactly one
-    /// scenario is the gate.
+    /// The scenario every cell plays first: nothing else is played on a transport variant on
+    /// which its connect step fails, and a pair that passes it on no variant is NO. Exactly
+    /// one scenario is the gate.
     #[serde(default)]
     pub gate: bool,
     /// Pin the transports (one variant only), e.g. `["polling"]` for a payload-encoding check.
