@@ -9,95 +9,10 @@
 //!   4.8, whose known SHOULD deviations it shares) the run exits 0.
 //!
 //! Hand-started launched targets vs launched, and the broken servers: `tests/url_parity.rs`.
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+use common::{root, run_report, scratch, start, Server};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("siospec-readme-fixture-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A server process started by hand; killed (by its own pid) when dropped.
-struct Hand {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Hand {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `node <args>` on a free port (port 0) and reads the port from its first stdout
-/// lines: `listening <port>` (the README server) or `{"event":"ready","port":…}` (the driver).
-fn start(args: &[&str]) -> Hand {
-    let mut child = Command::new("node")
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node {args:?}: {e}"));
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let port = line.strip_prefix("listening ").and_then(|p| p.trim().parse::<u16>().ok()).or_else(|| {
-                let v: Value = serde_json::from_str(&line).ok()?;
-                (v["event"] == "ready").then(|| v["port"].as_u64())?.map(|p| p as u16)
-            });
-            if let Some(p) = port {
-                let _ = tx.send(p);
-            }
-        }
-    });
-    let port = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("node {args:?} did not say it listens"));
-    Hand { child, port }
-}
-
-/// Case id → (verdict, message) of a `siospec run` with these arguments (`--json` report),
-/// and its exit code.
-fn run(dir: &Path, label: &str, args: &[&str]) -> (BTreeMap<String, (String, String)>, Option<i32>) {
-    let json = dir.join(format!("{label}.json"));
-    let o = Command::new(env!("CARGO_BIN_EXE_siospec"))
-        .args(["--root", root().to_str().unwrap(), "run"])
-        .args(args)
-        .args(["--json", json.to_str().unwrap()])
-        .output()
-        .unwrap();
-    // 0 or 1 (unexpected results); 2 would be a setup error.
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "siospec run {args:?}: {:?}\n{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let cases = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-            (s("id"), (s("verdict"), s("message")))
-        })
-        .collect();
-    (cases, o.status.code())
-}
-
-fn url(h: &Hand, path: &str) -> String {
+fn url(h: &Server, path: &str) -> String {
     format!("http://127.0.0.1:{}{path}", h.port)
 }
 
@@ -105,13 +20,13 @@ const EXTRA_REASON: &str = "which the standard fixture does not have";
 
 #[test]
 fn readme_server_gets_no_fail_through_url() {
-    let dir = scratch("readme");
-    let server = start(&["tests/readme-fixture/server.js"]);
+    let dir = scratch("readme-fixture", "readme");
+    let server = start("tests/readme-fixture/server.js", &[]);
     let mut bad = Vec::new();
     for (path, protocol) in [("/engine.io/", "eio4"), ("/socket.io/", "sio5")] {
         let known = root().join("fixtures/expectations/socket.io@4.8.4.toml");
         let (got, code) =
-            run(&dir, protocol, &["--url", &url(&server, path), "--protocol", protocol, "--expectations", known.to_str().unwrap()]);
+            run_report(&dir, protocol, &["--url", &url(&server, path), "--protocol", protocol, "--expectations", known.to_str().unwrap()]);
         let unexpected_exit = code != Some(0);
         assert!(!got.is_empty(), "{protocol}: no cases ran");
         let count = |v: &str| got.values().filter(|(x, _)| x == v).count();

@@ -11,65 +11,22 @@
 //!   (engine.io 6 with a defect), started by hand: through --url it fails at least one case
 //!   that the healthy engine.io 6 passes, and every failure its expectations list shows up
 //!   via --url too (or is `unsupported` there, with the reason).
-use serde_json::Value;
+mod common;
+use common::{root, run_report, scratch, start, Server};
 use siospec::run::expectations::Expectations;
 use siospec::run::Verdict;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The tests of this file run one at a time: timing cases on a small machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("siospec-url-parity-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A server process started by hand; killed (by its own pid) when dropped.
-struct Hand {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Hand {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `node fixtures/drivers/node/server.js <args> --port 0 --no-stdin`, as a user starts it.
-fn start_driver(args: &[&str]) -> Hand {
-    let mut child = Command::new("node")
-        .arg("fixtures/drivers/node/server.js")
-        .args(args)
-        .args(["--port", "0", "--no-stdin"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node server.js {args:?}: {e}"));
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["event"] == "ready" {
-                let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
-            }
-        }
-    });
-    let port = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("server.js {args:?} sent no ready line"));
-    Hand { child, port }
+fn start_driver(args: &[&str]) -> Server {
+    let mut all = args.to_vec();
+    all.extend(["--port", "0", "--no-stdin"]);
+    start("fixtures/drivers/node/server.js", &all)
 }
 
 struct Run {
@@ -80,31 +37,10 @@ struct Run {
 
 /// `siospec run --url <url> --protocol <suite> [extra…] --json …`.
 fn run_url(dir: &Path, label: &str, url: &str, suite: &str, extra: &[&str]) -> Run {
-    let json = dir.join(format!("{}.json", label.replace(['/', '@', '*'], "_")));
-    let o = Command::new(env!("CARGO_BIN_EXE_siospec"))
-        .args(["--root", root().to_str().unwrap(), "run", "--url", url, "--protocol", suite])
-        .args(extra)
-        .args(["--json", json.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "siospec run --url {url} --protocol {suite} {extra:?}: {:?}\n{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let cases = v["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-            (s("id"), (s("verdict"), s("message")))
-        })
-        .collect();
-    Run { code: o.status.code(), cases }
+    let mut args = vec!["--url", url, "--protocol", suite];
+    args.extend(extra);
+    let (cases, code) = run_report(dir, label, &args);
+    Run { code, cases }
 }
 
 fn sanitize(s: &str) -> String {
@@ -151,7 +87,7 @@ const NODE_SERVERS: &[(&str, &str, &[(&str, &str)])] = &[
 #[test]
 fn hand_started_node_servers_match_launched() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("parity");
+    let dir = scratch("url-parity", "parity");
     let mut problems = Vec::new();
     let mut table = Vec::new();
     for (alias, target, revisions) in NODE_SERVERS {
@@ -224,7 +160,7 @@ fn broken_servers() -> Vec<(String, String, String)> {
 #[test]
 fn broken_servers_are_caught_through_url() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("broken");
+    let dir = scratch("url-parity", "broken");
     let broken = broken_servers();
     assert!(broken.len() >= 5, "the catalog's broken servers: {broken:?}");
     let mut caught = Vec::new();

@@ -538,8 +538,8 @@ impl<'a> ClientExec<'a> {
                         }
                     } else if let Some(r) = &t.raw {
                         out.push(Out::Raw(self.vars.render(r)));
-                    } else if let Some(n) = t.fill {
-                        let text = fill_message(n);
+                    } else if let Some(n) = &t.fill {
+                        let text = fill_message(self.delay(n)? as usize);
                         out.push(Out::Packet(Packet::message(text[1..].to_string())));
                     } else {
                         return Err(Stop::Error("suite error: a packet table needs binary, sio, raw or fill".into()));

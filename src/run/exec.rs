@@ -457,7 +457,8 @@ impl<'a> Exec<'a> {
                         out.push(Outgoing::Raw(self.vars.render(r)));
                     } else if let Some(h) = &t.text_hex {
                         out.push(Outgoing::TextBytes(hex_decode(h).map_err(Stop::Error)?));
-                    } else if let Some(n) = t.fill {
+                    } else if let Some(n) = &t.fill {
+                        let n = self.delay(n)? as usize;
                         out.push(Outgoing::Packet(
                             eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?,
                         ));

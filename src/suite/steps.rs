@@ -242,9 +242,10 @@ pub struct PacketTable {
     /// Bytes sent as they are (polling body or websocket text frame), for malformed input.
     #[serde(default)]
     pub raw: Option<String>,
-    /// A message of exactly this many bytes (`4aaaa…`).
+    /// A message of exactly this many bytes (`4aaaa…`): a number or a sum such as
+    /// `"{maxPayload}+1"`.
     #[serde(default)]
-    pub fill: Option<usize>,
+    pub fill: Option<Delay>,
     /// Bytes (hex) sent as a websocket *text* frame even when they are not UTF-8 (over
     /// polling: as the POST body), for invalid input no string can hold.
     #[serde(default)]

@@ -285,6 +285,9 @@ impl Cx<'_> {
                     if let Some(h) = &t.text_hex {
                         self.hex(at, "text_hex", h)?;
                     }
+                    if let Some(n) = &t.fill {
+                        self.delay(at, "fill", n)?;
+                    }
                     if !t.attachments.is_empty() && t.sio.is_none() {
                         return Err(bad(at, "attachments", "`attachments` follow a `sio` packet"));
                     }

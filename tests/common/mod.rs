@@ -23,13 +23,15 @@ impl Drop for Server {
     }
 }
 
-/// `node SCRIPT ARGS…`, once it printed `{"event":"ready","port":N}`.
+/// `node SCRIPT ARGS…`, once it printed its port: `{"event":"ready","port":N}` (a driver) or
+/// `listening N` (the README server).
 pub fn start(script: &str, args: &[&str]) -> Server {
     let mut child = Command::new("node")
         .arg(script)
         .args(args)
         .current_dir(root())
-        .stdin(Stdio::null())
+        // Held open, never written: the README server exits when its stdin ends.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -38,9 +40,12 @@ pub fn start(script: &str, args: &[&str]) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["event"] == "ready" {
-                let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
+            let port = line.strip_prefix("listening ").and_then(|p| p.trim().parse::<u16>().ok()).or_else(|| {
+                let v: Value = serde_json::from_str(&line).ok()?;
+                (v["event"] == "ready").then(|| v["port"].as_u64())?.map(|p| p as u16)
+            });
+            if let Some(p) = port {
+                let _ = tx.send(p);
             }
         }
     });
@@ -57,4 +62,38 @@ pub fn cases(report: &std::path::Path) -> std::collections::BTreeMap<String, Val
     let text = std::fs::read_to_string(report).unwrap_or_else(|e| panic!("no report at {}: {e}", report.display()));
     let v: Value = serde_json::from_str(&text).expect("the report is JSON");
     v["cases"].as_array().expect("cases").iter().map(|c| (c["id"].as_str().unwrap_or("").to_string(), c.clone())).collect()
+}
+
+/// A fresh directory for one test's reports.
+pub fn scratch(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("siospec-{prefix}-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `siospec --root <checkout> run ARGS… --json DIR/LABEL.json`: case id → (verdict, message),
+/// and the exit code, which must be 0 or 1 (2 would be a setup error).
+pub fn run_report(dir: &std::path::Path, label: &str, args: &[&str]) -> (std::collections::BTreeMap<String, (String, String)>, Option<i32>) {
+    let json = dir.join(format!("{}.json", label.replace(['/', '@', '*'], "_")));
+    let o = Command::new(env!("CARGO_BIN_EXE_siospec"))
+        .args(["--root", root().to_str().unwrap(), "run"])
+        .args(args)
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "siospec run {args:?}: {:?}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let by_id = cases(&json)
+        .into_iter()
+        .map(|(id, c)| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (id, (s("verdict"), s("message")))
+        })
+        .collect();
+    (by_id, o.status.code())
 }
