@@ -463,10 +463,10 @@ async fn matrix_cmd(
         Ok(m) => m,
         Err(e) => return usage(e),
     };
-    print!("{}", siospec::matrix::render::terminal(&m));
+    print!("{}", siospec::report::matrix_text::terminal(&m));
     let files = [
-        (json, siospec::matrix::render::json(&m)),
-        (markdown, siospec::matrix::render::markdown(&m)),
+        (json, siospec::report::matrix_text::json(&m)),
+        (markdown, siospec::report::matrix_text::markdown(&m)),
         (html, siospec::report::matrix_page::render(&m)),
     ];
     for (path, text) in files {

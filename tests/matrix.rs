@@ -1,8 +1,9 @@
 //! The Node compatibility matrix, measured for real and compared with the documented
 //! tables: any change in compatibility is a reviewed snapshot diff. The HTML page is
 //! checked in headless Chromium.
-use siospec::matrix::{self, render, MatrixOptions};
+use siospec::matrix::{self, MatrixOptions};
 use siospec::project::Project;
+use siospec::report::matrix_text as render;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

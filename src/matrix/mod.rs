@@ -3,7 +3,6 @@
 pub mod compat;
 pub mod known;
 pub mod play;
-pub mod render;
 pub mod scenario;
 
 use crate::project::Project;

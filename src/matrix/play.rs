@@ -72,6 +72,36 @@ struct Ctx {
 
 type R = Result<(), (Outcome, String)>;
 
+impl crate::run::engine::StepStop for (Outcome, String) {
+    fn at_step(self, number: usize, kind: &str) -> Self {
+        (self.0, format!("step {number} ({kind}): {}", self.1))
+    }
+}
+
+/// One scenario being played: the engine's role for interop scenarios.
+struct Playing<'p, 'a> {
+    play: &'p Play<'a>,
+    cx: Ctx,
+    proxy: &'p Proxy,
+    sc: &'p Scenario,
+    ws_only: bool,
+}
+
+impl crate::run::engine::Role for Playing<'_, '_> {
+    type Step = Step;
+    type Stop = (Outcome, String);
+
+    fn kind(step: &Step) -> &'static str {
+        step_name(step)
+    }
+    fn transcript(&self) -> &Transcript {
+        &self.cx.log
+    }
+    async fn run_step(&mut self, step: &Step) -> R {
+        self.play.step(&mut self.cx, self.proxy, self.sc, step, self.ws_only).await
+    }
+}
+
 fn fail<T>(m: impl Into<String>) -> Result<T, (Outcome, String)> {
     Err((Outcome::Fail, m.into()))
 }
@@ -102,7 +132,7 @@ impl Play<'_> {
                 }
             }
         };
-        let mut cx = Ctx {
+        let cx = Ctx {
             key: key.clone(),
             rx,
             seen: vec![],
@@ -113,13 +143,11 @@ impl Play<'_> {
             server_rx,
             server_seen: VecDeque::new(),
         };
-        let mut outcome = (Outcome::Pass, String::new());
-        for (i, step) in sc.steps.iter().enumerate() {
-            if let Err((o, m)) = self.step(&mut cx, &proxy, sc, step, websocket_only).await {
-                outcome = (o, format!("step {} ({}): {m}", i + 1, step_name(step)));
-                break;
-            }
-        }
+        let mut playing = Playing { play: self, cx, proxy: &proxy, sc, ws_only: websocket_only };
+        let outcome = match crate::run::engine::drive(&mut playing, &sc.steps).await {
+            Ok(()) => (Outcome::Pass, String::new()),
+            Err(stopped) => stopped,
+        };
         self.driver.send(&json!({"cmd": "close", "client": key}));
         self.driver.unsubscribe(&key);
         drop(proxy);

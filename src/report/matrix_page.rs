@@ -1,6 +1,6 @@
 //! The matrix as one self-contained HTML page, from the template `templates/matrix.html`
 //! (minijinja). This module only turns a `Matrix` into the values the template shows.
-use crate::matrix::render::{anchor, col_label, columns, differences, find};
+use super::matrix_text::{anchor, col_label, columns, differences, find};
 use crate::matrix::Matrix;
 use serde::Serialize;
 

@@ -3,6 +3,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod matrix_page;
+pub mod matrix_text;
 pub mod terminal;
 
 use crate::run::{CaseResult, Verdict};

@@ -91,6 +91,28 @@ struct ClientExec<'a> {
     consumed: HashSet<usize>,
 }
 
+impl super::engine::Role for ClientExec<'_> {
+    type Step = Step;
+    type Stop = Stop;
+
+    fn kind(step: &Step) -> &'static str {
+        step.kind()
+    }
+    fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+    fn before(&mut self, _number: usize, _step: &Step) {
+        self.refresh_vars();
+    }
+    async fn run_step(&mut self, step: &Step) -> StepResult {
+        self.step(step).await
+    }
+    /// What the mock and the client reported during the step is read before the next one.
+    fn after(&mut self, _number: usize, _step: &Step) -> StepResult {
+        self.pump()
+    }
+}
+
 impl<'a> ClientExec<'a> {
     fn new(case: &'a Case, mock: Mock, clients: ClientSession, transcript: Transcript, scale: f64) -> Self {
         let mut x = ClientExec {
@@ -165,22 +187,7 @@ impl<'a> ClientExec<'a> {
 
     async fn run(&mut self) -> StepResult {
         let steps = self.case.def.steps.clone();
-        for (i, step) in steps.iter().enumerate() {
-            self.transcript.log(format!("# step {} {}", i + 1, step.kind()));
-            self.refresh_vars();
-            let r = match self.step(step).await {
-                Ok(()) => self.pump(),
-                e => e,
-            };
-            if let Err(e) = r {
-                return Err(match e {
-                    Stop::Fail(m) => Stop::Fail(format!("step {} ({}): {m}", i + 1, step.kind())),
-                    Stop::Error(m) => Stop::Error(format!("step {} ({}): {m}", i + 1, step.kind())),
-                    u => u,
-                });
-            }
-        }
-        Ok(())
+        super::engine::drive(self, &steps).await
     }
 
     async fn step(&mut self, step: &Step) -> StepResult {

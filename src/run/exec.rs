@@ -30,6 +30,17 @@ pub enum Stop {
 
 type StepResult = Result<(), Stop>;
 
+impl super::engine::StepStop for Stop {
+    fn at_step(self, number: usize, kind: &str) -> Self {
+        match self {
+            Stop::Fail(m) => Stop::Fail(format!("step {number} ({kind}): {m}")),
+            Stop::Error(m) => Stop::Error(format!("step {number} ({kind}): {m}")),
+            // Already say what they are about (`SHOULD not met: …`, the missing capability).
+            u => u,
+        }
+    }
+}
+
 fn fail<T>(msg: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(msg.into()))
 }
@@ -71,6 +82,33 @@ pub struct Exec<'a> {
     should_failures: Vec<String>,
     /// Sessions that sent a Socket.IO CONNECT to the main namespace (what `settle` sends).
     sio_connected: std::collections::HashSet<String>,
+    /// How many `should` failures there were when the current step began.
+    should_mark: usize,
+}
+
+impl super::engine::Role for Exec<'_> {
+    type Step = Step;
+    type Stop = Stop;
+
+    fn kind(step: &Step) -> &'static str {
+        step.kind()
+    }
+    fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+    fn before(&mut self, number: usize, step: &Step) {
+        self.note_background_answered(number, step);
+        self.should_mark = self.should_failures.len();
+    }
+    async fn run_step(&mut self, step: &Step) -> StepResult {
+        self.step(step).await
+    }
+    fn after(&mut self, number: usize, step: &Step) -> StepResult {
+        for f in &mut self.should_failures[self.should_mark..] {
+            *f = format!("step {number} ({}): {f}", step.kind());
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Exec<'a> {
@@ -109,6 +147,7 @@ impl<'a> Exec<'a> {
             unreported: None,
             should_failures: Vec::new(),
             sio_connected: Default::default(),
+            should_mark: 0,
         })
     }
 
@@ -147,22 +186,7 @@ impl<'a> Exec<'a> {
 
     pub async fn run(&mut self) -> StepResult {
         let steps = self.case.def.steps.clone();
-        for (i, step) in steps.iter().enumerate() {
-            self.transcript.log(format!("# step {} {}", i + 1, step.kind()));
-            self.note_background_answered(i + 1, step);
-            let before = self.should_failures.len();
-            let r = self.step(step).await;
-            for f in &mut self.should_failures[before..] {
-                *f = format!("step {} ({}): {f}", i + 1, step.kind());
-            }
-            if let Err(e) = r {
-                return Err(match e {
-                    Stop::Fail(m) => Stop::Fail(format!("step {} ({}): {m}", i + 1, step.kind())),
-                    Stop::Error(m) => Stop::Error(format!("step {} ({}): {m}", i + 1, step.kind())),
-                    u => u,
-                });
-            }
-        }
+        super::engine::drive(self, &steps).await?;
         if !self.should_failures.is_empty() {
             return Err(Stop::Should(format!(
                 "SHOULD not met (beyond the protocol text, what the reference server does): {}",

@@ -1,5 +1,6 @@
 //! Running cases against a target: planning, parallel execution, deadlines, verdicts.
 pub mod client_exec;
+pub mod engine;
 pub mod exec;
 pub mod expectations;
 pub mod matchers;

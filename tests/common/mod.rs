@@ -73,7 +73,11 @@ pub fn scratch(prefix: &str, name: &str) -> PathBuf {
 
 /// `siospec --root <checkout> run ARGS… --json DIR/LABEL.json`: case id → (verdict, message),
 /// and the exit code, which must be 0 or 1 (2 would be a setup error).
-pub fn run_report(dir: &std::path::Path, label: &str, args: &[&str]) -> (std::collections::BTreeMap<String, (String, String)>, Option<i32>) {
+pub fn run_report(
+    dir: &std::path::Path,
+    label: &str,
+    args: &[&str],
+) -> (std::collections::BTreeMap<String, (String, String)>, Option<i32>) {
     let json = dir.join(format!("{}.json", label.replace(['/', '@', '*'], "_")));
     let o = Command::new(env!("CARGO_BIN_EXE_siospec"))
         .args(["--root", root().to_str().unwrap(), "run"])

@@ -1,6 +1,6 @@
-//! The matrix as a terminal table, Markdown and JSON (the HTML page: `report::matrix_page`),
-//! and the helpers every rendering shares.
-use super::{Cell, CellVerdict, Matrix};
+//! The matrix as a terminal table, Markdown, JSON and its snapshot table (the HTML page:
+//! `matrix_page`), and the helpers every rendering of it shares.
+use crate::matrix::{Cell, CellVerdict, Matrix};
 use std::fmt::Write;
 
 pub fn columns(m: &Matrix) -> Vec<(String, String)> {
@@ -181,7 +181,7 @@ pub fn snapshot_table(m: &Matrix) -> String {
         let failing: Vec<String> = c
             .scenarios
             .iter()
-            .filter(|r| r.outcome != super::play::Outcome::Pass)
+            .filter(|r| r.outcome != crate::matrix::play::Outcome::Pass)
             .map(|r| {
                 format!(
                     "{}[{}]={}",
