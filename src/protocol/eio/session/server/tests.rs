@@ -231,7 +231,7 @@ fn check(w: &mut Watch, ev: &Event, acts: &[Action]) -> Result<(), TestCaseError
             Action::WsSend(..) | Action::WsClose(..) | Action::WsCut(..) | Action::WsGarbage(..) | Action::WakePoll => {
                 prop_assert!(!was_closed, "{a:?} after close")
             }
-            Action::Message(_) | Action::PingSent | Action::ProbePromoted | Action::ProbeWithheld => {
+            Action::Message(_) | Action::ProbePromoted | Action::ProbeWithheld => {
                 prop_assert!(!w.closed, "{a:?} after close")
             }
             Action::Violation(_) => {}
