@@ -6,9 +6,11 @@
 //! milliseconds on a clock the shell chooses; timers go out as [`Timer`] ids the shell arms
 //! and fires back, so a shell that fires a cancelled timer late cannot confuse the session.
 pub mod client;
+pub mod observer;
 pub mod server;
 
 pub use client::{ClientAction, ClientEvent, ClientSession};
+pub use observer::{Leg, Observer, Seen};
 pub use server::{Action, Closing, Conn, Event, Outgoing, PollAnswer, ServerConfig, ServerSession, SessionError, Violation};
 
 /// The transport carrying a session.
