@@ -51,6 +51,8 @@ async fn passes_polling_and_websocket_and_records_packets() {
     assert!(has("server → 200 | 0{\"sid\""), "{lines:#?}");
     assert!(has("client ⇢ 2probe") && has("server ⇠ 3probe") && has("client ⇢ 5"), "{lines:#?}");
     assert!(has("client ⇢ 4hello") && has("server ⇠ 4hello"), "{lines:#?}");
+    assert!(has("proxy: observed the upgrade to websocket"), "{lines:#?}");
+    assert!(!has("protocol violation"), "{lines:#?}");
     drop(server);
     target.shutdown().await;
 }

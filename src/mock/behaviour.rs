@@ -1,4 +1,5 @@
 //! The mock server's current behaviour: the standard fixture by default, changed by `mock` steps.
+use crate::protocol::eio::session::ServerConfig;
 use crate::protocol::eio::EioRevision;
 use crate::suite::client_steps::{ConnectPolicy, MockMode, MockStep, ProbeMode, WsPolicy};
 use serde_json::{Map, Value};
@@ -134,6 +135,21 @@ impl Behaviour {
             self.connect_error = Some(v.clone());
         }
         Ok(())
+    }
+
+    /// What the Engine.IO session machine takes from the behaviour; read again at every event,
+    /// so a `mock` step changes sessions already open too.
+    pub fn session_config(&self) -> ServerConfig {
+        ServerConfig {
+            ping_interval_ms: self.ping_interval,
+            ping_timeout_ms: self.ping_timeout,
+            ping_every_ms: self.ping_every,
+            ping: self.ping,
+            answer_pings: self.answer_pings,
+            answer_probe: self.probe == ProbeMode::Answer,
+            accept_upgrades: self.websocket == WsPolicy::Accept,
+            max_payload: self.enforce_max_payload.then_some(self.max_payload),
+        }
     }
 
     /// The open packet's data for a new session.

@@ -1,26 +1,22 @@
-//! Sessions: the Engine.IO server logic and the Socket.IO fixture of the mock. Everything here
-//! runs under the mock's lock and never awaits; the I/O side lives in `server.rs`.
+//! Sessions: the mock's shell over the Engine.IO session machine (`protocol::eio::session`),
+//! and the Socket.IO fixture above it. Everything here runs under the mock's lock and never
+//! awaits; the I/O side lives in `server.rs`.
 use super::behaviour::Behaviour;
 use super::record::{Dir, Ev};
 use super::Shared;
+use crate::protocol::eio::session::{self as machine, Action, Conn, Event, PollAnswer, ServerSession, SessionError, Timer, Violation};
 use crate::protocol::eio::{Data, EioRevision, Packet, PacketType};
 use crate::protocol::sio::{SioDecoder, SioPacket, SioRevision, SioType};
 use crate::suite::client_steps::{CloseHow, ConnectPolicy};
 use crate::suite::Transport;
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
-use tokio::time::Instant;
+use tokio::task::AbortHandle;
 
-/// Something the mock sends to a client: a packet, or raw text (a polling body or a websocket
-/// text frame exactly as given, for garbage).
-#[derive(Debug, Clone)]
-pub enum Out {
-    Packet(Packet),
-    Raw(String),
-}
+pub use machine::{Closing, Outgoing as Out};
 
 /// Commands to a websocket connection's task.
 pub(crate) enum WsCmd {
@@ -46,27 +42,18 @@ pub(crate) struct SioState {
 pub(crate) struct Session {
     pub n: usize,
     pub sid: String,
-    pub rev: EioRevision,
     /// v3: the client asked for base64 binary (`b64=1`).
     pub b64: bool,
     pub query: Vec<(String, String)>,
-    pub transport: Transport,
-    /// Polling: what the next GET delivers.
-    pub outbox: VecDeque<Out>,
+    /// The Engine.IO session itself; the fields below are its I/O.
+    pub m: ServerSession,
+    /// Wakes the GET the machine left waiting.
     pub wake: Arc<Notify>,
-    pub get_busy: bool,
     /// The websocket carrying the session (a websocket handshake, or after an upgrade).
     pub ws: Option<mpsc::UnboundedSender<WsCmd>>,
     /// The websocket being probed during an upgrade.
     pub probe: Option<mpsc::UnboundedSender<WsCmd>>,
-    /// `3probe` sent: polling requests are answered with a noop at once.
-    pub upgrading: bool,
-    pub upgraded: bool,
-    pub closed: Option<String>,
-    /// The next polling request is dropped without a response.
-    pub cut: bool,
-    pub awaiting_pong: Option<Instant>,
-    pub pong_wake: Arc<Notify>,
+    timers: HashMap<Timer, AbortHandle>,
     pub sio: Option<SioState>,
     pub socket_ids: Vec<String>,
 }
@@ -86,31 +73,8 @@ impl State {
     }
 }
 
-/// How a session ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Closing {
-    /// As a server does on a ping timeout: close packet to a pending poll, close frame on websocket.
-    Graceful,
-    /// Close packet `1` on any transport, then the transport closes.
-    ClosePacket,
-    Cut,
-    Error,
-    /// The client closed it: nothing to send.
-    Quiet,
-}
-
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// Queues or sends a packet on the session's current transport.
-pub(crate) fn deliver(s: &mut Session, out: Out) {
-    if let Some(ws) = &s.ws {
-        let _ = ws.send(WsCmd::Out(out));
-    } else {
-        s.outbox.push_back(out);
-        s.wake.notify_one();
-    }
 }
 
 fn note(sh: &Shared, session: Option<usize>, what: String) {
@@ -141,30 +105,25 @@ impl Shared {
             next_ack: 0,
         });
         let is_ws = ws.is_some();
+        let carrier = if is_ws { machine::Transport::Websocket } else { machine::Transport::Polling };
+        let (m, opening) = ServerSession::open(rev, carrier, st.b.session_config());
         st.sessions.push(Session {
             n,
             sid: sid.clone(),
-            rev,
             b64,
             query,
-            transport,
-            outbox: VecDeque::new(),
+            m,
             wake: Arc::new(Notify::new()),
-            get_busy: false,
             ws,
             probe: None,
-            upgrading: false,
-            upgraded: false,
-            closed: None,
-            cut: false,
-            awaiting_pong: None,
-            pong_wake: Arc::new(Notify::new()),
+            timers: HashMap::new(),
             sio,
             socket_ids: Vec::new(),
         });
         let idx = n - 1;
         st.by_sid.insert(sid.clone(), idx);
         self.record.push(Ev::Handshake { session: n, sid: sid.clone(), transport });
+        self.run(st, idx, opening);
 
         let open = Packet::new(PacketType::Open, st.b.open_data(&sid, rev, is_ws));
         let mut first = vec![open];
@@ -193,76 +152,127 @@ impl Shared {
                 ConnectPolicy::Ignore => {}
             }
         }
-        let s = &mut st.sessions[idx];
         if is_ws {
             for p in first.drain(..) {
-                deliver(s, Out::Packet(p));
+                let _ = self.feed(st, idx, Event::Send(Out::Packet(p)));
             }
         }
         for sp in later {
-            send_sio(s, &sp);
-        }
-        if rev == EioRevision::V4 {
-            let h = tokio::spawn(heartbeat(self.clone(), idx));
-            self.track(h.abort_handle());
+            self.send_sio(st, idx, &sp);
         }
         (idx, first)
     }
 
+    /// Feeds session `idx`'s machine (under the behaviour in force now) and carries out its
+    /// actions; returns the answer to a polling GET, if the event produced one.
+    pub(crate) fn feed(self: &Arc<Self>, st: &mut State, idx: usize, ev: Event) -> Result<Option<PollAnswer>, SessionError> {
+        let cfg = st.b.session_config();
+        let s = &mut st.sessions[idx];
+        s.m.set_config(cfg);
+        let acts = s.m.handle(self.now_ms(), ev)?;
+        Ok(self.run(st, idx, acts))
+    }
+
+    fn run(self: &Arc<Self>, st: &mut State, idx: usize, acts: Vec<Action>) -> Option<PollAnswer> {
+        let mut answer = None;
+        for a in acts {
+            let s = &mut st.sessions[idx];
+            let n = s.n;
+            let to = |s: &Session, c: Conn, cmd: WsCmd| {
+                if let Some(tx) = if c == Conn::Session { &s.ws } else { &s.probe } {
+                    let _ = tx.send(cmd);
+                }
+            };
+            match a {
+                Action::WsSend(c, o) => to(s, c, WsCmd::Out(o)),
+                Action::WsClose(c, code) => to(s, c, WsCmd::Close(code)),
+                Action::WsCut(Conn::Probe) => {
+                    if let Some(p) = s.probe.take() {
+                        let _ = p.send(WsCmd::Cut);
+                    }
+                }
+                Action::WsCut(c) => to(s, c, WsCmd::Cut),
+                Action::WsGarbage(c) => to(s, c, WsCmd::Garbage),
+                Action::ProbePromoted => s.ws = s.probe.take(),
+                Action::WakePoll => s.wake.notify_one(),
+                Action::AnswerGet(a) => answer = Some(a),
+                Action::Arm { timer, after_ms } => {
+                    let sh = self.clone();
+                    let h = tokio::spawn(async move {
+                        tokio::time::sleep(ms(after_ms)).await;
+                        let mut st = sh.lock();
+                        st.sessions[idx].timers.remove(&timer);
+                        let _ = sh.feed(&mut st, idx, Event::Timer(timer));
+                    });
+                    s.timers.insert(timer, h.abort_handle());
+                    self.track(h.abort_handle());
+                }
+                Action::Cancel(t) => {
+                    if let Some(h) = s.timers.remove(&t) {
+                        h.abort();
+                    }
+                }
+                Action::Message(p) => self.on_message(st, idx, p),
+                Action::PingSent => self.record.push(Ev::PingSent { session: n }),
+                Action::PongReceived { after_ms } => self.record.push(Ev::Pong { session: n, after_ms }),
+                Action::ProbeWithheld => self.transcript.log("# mock: withholds 3probe"),
+                Action::Upgraded => {
+                    self.record.push(Ev::Upgraded { session: n });
+                    self.transcript.log(format!("# mock: session {n} upgraded to websocket"));
+                }
+                Action::Closed { reason } => {
+                    self.record.push(Ev::SessionClosed { session: n, reason: reason.clone() });
+                    self.transcript.log(format!("# mock: session {n} closed ({reason})"));
+                }
+                // These were found by the transport, not by reading a packet: no transcript line.
+                Action::Violation(v @ (Violation::OverlappingGet | Violation::BadPayload(_) | Violation::ProbeClosedEarly)) => {
+                    self.record.push(Ev::Note { session: Some(n), what: v.to_string() })
+                }
+                Action::Violation(v) => note(self, Some(n), v.to_string()),
+            }
+        }
+        answer
+    }
+
     /// A packet the client sent on a session.
-    pub(crate) fn on_packet(&self, st: &mut State, idx: usize, transport: Transport, p: Packet) {
+    pub(crate) fn on_packet(self: &Arc<Self>, st: &mut State, idx: usize, transport: Transport, p: Packet) {
         let n = st.sessions[idx].n;
         self.record.push(Ev::Packet { session: n, transport, dir: Dir::FromClient, packet: p.clone() });
-        let answer_pings = st.b.answer_pings;
-        let fixture = st.b.fixture;
-        let s = &mut st.sessions[idx];
-        match p.kind {
-            PacketType::Ping => match s.rev {
-                EioRevision::V3 => {
-                    if answer_pings {
-                        deliver(s, Out::Packet(Packet { kind: PacketType::Pong, data: p.data.clone() }));
-                    }
-                }
-                EioRevision::V4 => note(self, Some(n), "a v4 client sent a ping (in v4 only the server pings)".into()),
-            },
-            PacketType::Pong => {
-                if s.rev == EioRevision::V3 {
-                    note(self, Some(n), "a v3 client sent a pong (in v3 the client pings)".into());
-                } else if let Some(t) = s.awaiting_pong.take() {
-                    let after_ms = t.elapsed().as_millis() as u64;
-                    s.pong_wake.notify_one();
-                    self.record.push(Ev::Pong { session: n, after_ms });
-                } else {
-                    note(self, Some(n), "pong without a ping".into());
-                }
+        let _ = self.feed(st, idx, Event::Packet(p));
+    }
+
+    /// A packet the client sent on the websocket probing an upgrade.
+    pub(crate) fn on_probe_packet(self: &Arc<Self>, st: &mut State, idx: usize, p: Packet) {
+        let n = st.sessions[idx].n;
+        self.record.push(Ev::Packet { session: n, transport: Transport::Websocket, dir: Dir::FromClient, packet: p.clone() });
+        let _ = self.feed(st, idx, Event::ProbePacket(p));
+    }
+
+    /// An Engine.IO message: the Socket.IO fixture's, or echoed by the Engine.IO fixture.
+    fn on_message(self: &Arc<Self>, st: &mut State, idx: usize, p: Packet) {
+        let (n, fixture) = (st.sessions[idx].n, st.b.fixture);
+        let Some(ss) = st.sessions[idx].sio.as_mut() else {
+            if fixture {
+                let _ = self.feed(st, idx, Event::Send(Out::Packet(p)));
             }
-            PacketType::Message => {
-                if let Some(ss) = s.sio.as_mut() {
-                    let r = match &p.data {
-                        Data::Text(t) => ss.decoder.push_text(t),
-                        Data::Binary(b) => ss.decoder.push_binary(b.clone()),
-                    };
-                    match r {
-                        Ok(Some(sp)) => {
-                            self.record.push(Ev::Sio { session: n, packet: sp.clone() });
-                            self.sio_in(st, idx, sp);
-                        }
-                        Ok(None) => {}
-                        Err(e) => note(self, Some(n), format!("invalid Socket.IO packet from the client: {e}")),
-                    }
-                } else if fixture {
-                    deliver(s, Out::Packet(p));
-                }
+            return;
+        };
+        let r = match &p.data {
+            Data::Text(t) => ss.decoder.push_text(t),
+            Data::Binary(b) => ss.decoder.push_binary(b.clone()),
+        };
+        match r {
+            Ok(Some(sp)) => {
+                self.record.push(Ev::Sio { session: n, packet: sp.clone() });
+                self.sio_in(st, idx, sp);
             }
-            PacketType::Close => self.close_session(st, idx, "client close", Closing::Quiet),
-            PacketType::Upgrade => note(self, Some(n), "upgrade packet outside an upgrade".into()),
-            PacketType::Noop => {}
-            PacketType::Open => note(self, Some(n), "the client sent an open packet".into()),
+            Ok(None) => {}
+            Err(e) => note(self, Some(n), format!("invalid Socket.IO packet from the client: {e}")),
         }
     }
 
     /// The Socket.IO fixture: answers CONNECTs, and with `fixture` on, the standard handlers.
-    fn sio_in(&self, st: &mut State, idx: usize, sp: SioPacket) {
+    fn sio_in(self: &Arc<Self>, st: &mut State, idx: usize, sp: SioPacket) {
         let (policy, err, fixture) = (st.b.connect, st.b.connect_error.clone(), st.b.fixture);
         let n = st.sessions[idx].n;
         let nsp = sp.nsp_path().to_string();
@@ -375,61 +385,31 @@ impl Shared {
             s.socket_ids.push(socket_id);
         }
         for p in &out {
-            send_sio(s, p);
+            self.send_sio(st, idx, p);
         }
         if close_after {
             self.close_session(st, idx, "server closed the connection (close-me)", Closing::Graceful);
         }
     }
 
-    pub(crate) fn close_session(&self, st: &mut State, idx: usize, reason: &str, how: Closing) {
-        let s = &mut st.sessions[idx];
-        if s.closed.is_some() {
-            return;
+    pub(crate) fn close_session(self: &Arc<Self>, st: &mut State, idx: usize, reason: &str, how: Closing) {
+        let _ = self.feed(st, idx, Event::Close { reason: reason.to_string(), how });
+    }
+
+    /// Sends a Socket.IO packet: its text, then its binary attachments.
+    fn send_sio(self: &Arc<Self>, st: &mut State, idx: usize, sp: &SioPacket) {
+        let (text, atts) = sp.encode_all();
+        let _ = self.feed(st, idx, Event::Send(Out::Packet(Packet::message(text))));
+        for a in atts {
+            let _ = self.feed(st, idx, Event::Send(Out::Packet(Packet::binary(a))));
         }
-        s.closed = Some(reason.to_string());
-        s.upgrading = false;
-        self.record.push(Ev::SessionClosed { session: s.n, reason: reason.to_string() });
-        self.transcript.log(format!("# mock: session {} closed ({reason})", s.n));
-        let close = || Out::Packet(Packet::new(PacketType::Close, ""));
-        if let Some(p) = s.probe.take() {
-            let _ = p.send(WsCmd::Cut);
-        }
-        match (&s.ws, how) {
-            (Some(ws), Closing::Graceful) => {
-                let _ = ws.send(WsCmd::Close(1000));
-            }
-            (Some(ws), Closing::ClosePacket) => {
-                let _ = ws.send(WsCmd::Out(close()));
-                let _ = ws.send(WsCmd::Close(1000));
-            }
-            (Some(ws), Closing::Cut) => {
-                let _ = ws.send(WsCmd::Cut);
-            }
-            (Some(ws), Closing::Error) => {
-                let _ = ws.send(WsCmd::Garbage);
-            }
-            (Some(_), Closing::Quiet) => {}
-            (None, Closing::Graceful | Closing::ClosePacket) => {
-                s.outbox.push_back(close());
-                s.wake.notify_one();
-            }
-            (None, Closing::Cut) => {
-                s.cut = true;
-                s.wake.notify_one();
-            }
-            (None, Closing::Error | Closing::Quiet) => s.wake.notify_one(),
-        }
-        s.pong_wake.notify_one();
     }
 
     /// Every session ends at once (the mock stops listening or goes away).
-    pub(crate) fn close_all(&self, reason: &str) {
+    pub(crate) fn close_all(self: &Arc<Self>, reason: &str) {
         let mut st = self.lock();
         for idx in 0..st.sessions.len() {
-            if st.sessions[idx].closed.is_none() {
-                self.close_session(&mut st, idx, reason, Closing::Cut);
-            }
+            self.close_session(&mut st, idx, reason, Closing::Cut);
         }
     }
 
@@ -442,20 +422,20 @@ impl Shared {
         }
     }
 
-    pub(crate) fn send(&self, session: Option<usize>, items: Vec<Out>) -> Result<(), String> {
+    pub(crate) fn send(self: &Arc<Self>, session: Option<usize>, items: Vec<Out>) -> Result<(), String> {
         let mut st = self.lock();
         let idx = self.pick(&st, session)?;
-        let s = &mut st.sessions[idx];
-        if let Some(r) = &s.closed {
+        let s = &st.sessions[idx];
+        if let Some(r) = s.m.closed() {
             return Err(format!("session {} is closed ({r})", s.n));
         }
         for o in items {
-            deliver(s, o);
+            let _ = self.feed(&mut st, idx, Event::Send(o));
         }
         Ok(())
     }
 
-    pub(crate) fn close_by_step(&self, session: Option<usize>, how: CloseHow) -> Result<(), String> {
+    pub(crate) fn close_by_step(self: &Arc<Self>, session: Option<usize>, how: CloseHow) -> Result<(), String> {
         let mut st = self.lock();
         let idx = self.pick(&st, session)?;
         let (reason, closing) = match how {
@@ -463,62 +443,11 @@ impl Shared {
             CloseHow::Transport => ("closed by the case: transport cut", Closing::Cut),
             CloseHow::Error => ("closed by the case: transport error", Closing::Error),
         };
-        if let Some(r) = &st.sessions[idx].closed {
+        if let Some(r) = st.sessions[idx].m.closed() {
             return Err(format!("session {} is already closed ({r})", idx + 1));
         }
         self.close_session(&mut st, idx, reason, closing);
         Ok(())
-    }
-
-    /// `2probe` arrived on the upgrade websocket.
-    pub(crate) fn probe_ping(&self, st: &mut State, idx: usize, p: Packet) {
-        let n = st.sessions[idx].n;
-        self.record.push(Ev::Packet { session: n, transport: Transport::Websocket, dir: Dir::FromClient, packet: p.clone() });
-        if st.b.probe == crate::suite::client_steps::ProbeMode::Withhold {
-            self.transcript.log("# mock: withholds 3probe");
-            return;
-        }
-        let s = &mut st.sessions[idx];
-        if let Some(tx) = &s.probe {
-            let _ = tx.send(WsCmd::Out(Out::Packet(Packet { kind: PacketType::Pong, data: p.data })));
-        }
-        // As the reference server does: release a pending poll with a noop so the client can pause polling.
-        s.upgrading = true;
-        if s.get_busy {
-            s.outbox.push_back(Out::Packet(Packet::new(PacketType::Noop, "")));
-            s.wake.notify_one();
-        }
-    }
-
-    /// `5` arrived on the upgrade websocket: it now carries the session.
-    pub(crate) fn probe_upgrade(&self, st: &mut State, idx: usize, p: Packet) {
-        let n = st.sessions[idx].n;
-        self.record.push(Ev::Packet { session: n, transport: Transport::Websocket, dir: Dir::FromClient, packet: p });
-        let s = &mut st.sessions[idx];
-        let Some(tx) = s.probe.take() else { return };
-        s.upgraded = true;
-        s.upgrading = false;
-        s.transport = Transport::Websocket;
-        let pending: Vec<Out> = s.outbox.drain(..).filter(|o| !matches!(o, Out::Packet(p) if p.kind == PacketType::Noop)).collect();
-        for o in pending {
-            let _ = tx.send(WsCmd::Out(o));
-        }
-        s.ws = Some(tx);
-        if s.get_busy {
-            s.outbox.push_back(Out::Packet(Packet::new(PacketType::Noop, "")));
-            s.wake.notify_one();
-        }
-        self.record.push(Ev::Upgraded { session: n });
-        self.transcript.log(format!("# mock: session {n} upgraded to websocket"));
-    }
-}
-
-/// Sends a Socket.IO packet: its text, then its binary attachments.
-fn send_sio(s: &mut Session, sp: &SioPacket) {
-    let (text, atts) = sp.encode_all();
-    deliver(s, Out::Packet(Packet::message(text)));
-    for a in atts {
-        deliver(s, Out::Packet(Packet::binary(a)));
     }
 }
 
@@ -545,55 +474,4 @@ fn v4_auth(query: &[(String, String)], nsp_query: Option<&str>) -> Value {
         }
     }
     Value::Object(o)
-}
-
-/// v4: the mock pings every pingInterval (or `ping_every_ms`) and closes the session when no
-/// pong comes within pingTimeout, as engine.io ≥ 4 does.
-async fn heartbeat(sh: Arc<Shared>, idx: usize) {
-    loop {
-        let (every, wake) = {
-            let st = sh.lock();
-            let s = &st.sessions[idx];
-            if s.closed.is_some() {
-                return;
-            }
-            (st.b.ping_every.unwrap_or(st.b.ping_interval), s.pong_wake.clone())
-        };
-        tokio::time::sleep(ms(every)).await;
-        let timeout = {
-            let mut st = sh.lock();
-            let (ping, pt) = (st.b.ping, st.b.ping_timeout);
-            let s = &mut st.sessions[idx];
-            if s.closed.is_some() {
-                return;
-            }
-            if !ping {
-                continue;
-            }
-            s.awaiting_pong = Some(Instant::now());
-            deliver(s, Out::Packet(Packet::new(PacketType::Ping, "")));
-            sh.record.push(Ev::PingSent { session: s.n });
-            pt
-        };
-        let deadline = Instant::now() + ms(timeout);
-        loop {
-            if tokio::time::timeout_at(deadline, wake.notified()).await.is_err() {
-                break;
-            }
-            let st = sh.lock();
-            let s = &st.sessions[idx];
-            if s.awaiting_pong.is_none() || s.closed.is_some() {
-                break;
-            }
-        }
-        let mut st = sh.lock();
-        let s = &st.sessions[idx];
-        if s.closed.is_some() {
-            return;
-        }
-        if s.awaiting_pong.is_some() {
-            sh.close_session(&mut st, idx, "ping timeout", Closing::Graceful);
-            return;
-        }
-    }
 }

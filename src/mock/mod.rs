@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) transcript: Transcript,
     tasks: Mutex<Tasks>,
     rng: Mutex<u64>,
+    /// Time zero of the session machines' clock.
+    epoch: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -52,6 +54,11 @@ impl Shared {
             t.others.retain(|h| !h.is_finished());
             t.others.push(h);
         }
+    }
+
+    /// Milliseconds since the mock started: the session machines' clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// A fresh id in the shape Engine.IO uses (20 URL-safe characters).
@@ -104,6 +111,7 @@ impl Mock {
             transcript,
             tasks: Mutex::new(Tasks::default()),
             rng: Mutex::new(seed),
+            epoch: tokio::time::Instant::now(),
         });
         let reserve = tokio::net::TcpSocket::new_v4()?;
         reserve.set_reuseport(true)?;
@@ -197,8 +205,8 @@ impl Mock {
     pub fn session_rev(&self, n: Option<usize>) -> Option<crate::protocol::eio::EioRevision> {
         let st = self.shared.lock();
         match n {
-            Some(n) => st.sessions.get(n.checked_sub(1)?).map(|s| s.rev),
-            None => st.sessions.last().map(|s| s.rev),
+            Some(n) => st.sessions.get(n.checked_sub(1)?).map(|s| s.m.rev()),
+            None => st.sessions.last().map(|s| s.m.rev()),
         }
     }
 

@@ -3,7 +3,8 @@
 use super::engine::{Out, WsCmd};
 use super::record::{Dir, Ev, RequestRec};
 use super::{behaviour::error_message, Shared, MAX_BODY};
-use crate::protocol::eio::{self, Data, EioRevision, Frame, Packet, PacketType, PayloadFormat};
+use crate::protocol::eio::session::{Conn, Event, PollAnswer, SessionError};
+use crate::protocol::eio::{self, EioRevision, Frame, Packet, PayloadFormat};
 use crate::suite::client_steps::{MockMode, WsPolicy};
 use crate::suite::Transport;
 use crate::wire::http::{show_bytes, show_bytes_hex, show_text};
@@ -199,19 +200,14 @@ async fn handle(sh: Arc<Shared>, mut req: Request<Incoming>) -> Result<Resp, Cut
         return Ok(eio_error(&sh, 1, websocket));
     };
     if websocket {
-        if b.websocket == WsPolicy::Refuse {
-            return Ok(respond(&sh, 400, "text/html", "Bad Request"));
-        }
-        let refuse = {
-            let st = sh.lock();
-            let s = &st.sessions[idx];
-            s.closed.is_some() || s.upgraded || s.ws.is_some() || s.probe.is_some()
+        let upgrade = {
+            let mut st = sh.lock();
+            sh.feed(&mut st, idx, Event::UpgradeRequest).map(|_| st.sessions[idx].m.rev())
         };
-        if refuse {
-            return Ok(respond(&sh, 400, "text/html", "Bad Request"));
-        }
-        let rev = sh.lock().sessions[idx].rev;
-        return Ok(accept_ws(&sh, &mut req, WsRole::Probe(idx), rev));
+        return Ok(match upgrade {
+            Ok(rev) => accept_ws(&sh, &mut req, WsRole::Probe(idx), rev),
+            Err(_) => respond(&sh, 400, "text/html", "Bad Request"),
+        });
     }
     match method.as_str() {
         "GET" => poll_get(&sh, idx).await,
@@ -291,99 +287,76 @@ fn poll_response(sh: &Shared, idx: usize, rev: EioRevision, packets: Vec<Packet>
     respond(sh, 200, fmt.content_type(), body)
 }
 
-/// Resets `get_busy` however the GET ends (answered, cut, or dropped by the client).
-struct BusyGuard<'a> {
-    sh: &'a Shared,
+/// Tells the session when the GET it left waiting goes away unanswered (the client dropped it).
+struct WaitingGet<'a> {
+    sh: &'a Arc<Shared>,
     idx: usize,
+    answered: bool,
 }
-impl Drop for BusyGuard<'_> {
+impl Drop for WaitingGet<'_> {
     fn drop(&mut self) {
-        self.sh.lock().sessions[self.idx].get_busy = false;
+        if !self.answered {
+            let mut st = self.sh.lock();
+            let _ = self.sh.feed(&mut st, self.idx, Event::GetGone);
+        }
     }
 }
 
 async fn poll_get(sh: &Arc<Shared>, idx: usize) -> Result<Resp, Cut> {
-    let mut guard: Option<BusyGuard> = None;
+    let (first, wake) = {
+        let mut st = sh.lock();
+        let first = sh.feed(&mut st, idx, Event::GetRequest).ok().flatten();
+        (first, st.sessions[idx].wake.clone())
+    };
+    if let Some(a) = first {
+        return poll_answer(sh, idx, a);
+    }
+    let mut waiting = WaitingGet { sh, idx, answered: false };
     loop {
-        let wake = {
-            let mut st = sh.lock();
-            let s = &mut st.sessions[idx];
-            if s.cut {
-                s.cut = false;
-                sh.transcript.log("→ (poll dropped without a response)");
-                return Err(Cut);
-            }
-            if !s.outbox.is_empty() {
-                let (rev, first) = (s.rev, s.outbox.pop_front());
-                let mut packets = Vec::new();
-                match first {
-                    Some(Out::Raw(r)) => {
-                        let n = s.n;
-                        drop(st);
-                        sh.record.push(Ev::Note { session: Some(n), what: format!("raw polling body sent: {}", show_text(&r)) });
-                        return Ok(respond(sh, 200, "text/plain; charset=UTF-8", r));
-                    }
-                    Some(Out::Packet(p)) => packets.push(p),
-                    None => {}
-                }
-                while let Some(Out::Packet(_)) = s.outbox.front() {
-                    if let Some(Out::Packet(p)) = s.outbox.pop_front() {
-                        packets.push(p);
-                    }
-                }
-                drop(st);
-                return Ok(poll_response(sh, idx, rev, packets));
-            }
-            if let Some(reason) = &s.closed {
-                let _ = reason;
-                drop(st);
-                return Ok(eio_error(sh, 1, false));
-            }
-            if s.upgraded {
-                drop(st);
-                return Ok(eio_error(sh, 3, false));
-            }
-            if s.upgrading {
-                let rev = s.rev;
-                drop(st);
-                return Ok(poll_response(sh, idx, rev, vec![Packet::new(PacketType::Noop, "")]));
-            }
-            if guard.is_none() {
-                if s.get_busy {
-                    let n = s.n;
-                    sh.record.push(Ev::Note { session: Some(n), what: "two GET requests at once on one session".into() });
-                    sh.close_session(&mut st, idx, "overlapping GET requests", super::engine::Closing::Quiet);
-                    drop(st);
-                    return Ok(eio_error(sh, 3, false));
-                }
-                s.get_busy = true;
-            }
-            s.wake.clone()
-        };
-        if guard.is_none() {
-            guard = Some(BusyGuard { sh, idx });
-        }
         wake.notified().await;
+        let answer = {
+            let mut st = sh.lock();
+            sh.feed(&mut st, idx, Event::GetWoken).ok().flatten()
+        };
+        if let Some(a) = answer {
+            waiting.answered = true;
+            return poll_answer(sh, idx, a);
+        }
+    }
+}
+
+fn poll_answer(sh: &Arc<Shared>, idx: usize, a: PollAnswer) -> Result<Resp, Cut> {
+    match a {
+        PollAnswer::Packets(packets) => {
+            let rev = sh.lock().sessions[idx].m.rev();
+            Ok(poll_response(sh, idx, rev, packets))
+        }
+        PollAnswer::Raw(r) => {
+            sh.record.push(Ev::Note { session: Some(idx + 1), what: format!("raw polling body sent: {}", show_text(&r)) });
+            Ok(respond(sh, 200, "text/plain; charset=UTF-8", r))
+        }
+        PollAnswer::Refused(e) => Ok(eio_error(sh, e.eio_code().unwrap_or(3), false)),
+        PollAnswer::Cut => {
+            sh.transcript.log("→ (poll dropped without a response)");
+            Err(Cut)
+        }
     }
 }
 
 fn poll_post(sh: &Arc<Shared>, idx: usize, body: &[u8], ctype: Option<&str>) -> Resp {
     let mut st = sh.lock();
-    let (enforce, max) = (st.b.enforce_max_payload, st.b.max_payload);
-    let s = &st.sessions[idx];
-    let (n, rev) = (s.n, s.rev);
-    if s.closed.is_some() {
-        drop(st);
-        return eio_error(sh, 1, false);
-    }
-    if s.upgraded {
-        drop(st);
-        return eio_error(sh, 3, false);
-    }
-    if enforce && body.len() as u64 > max {
-        sh.record.push(Ev::Note { session: Some(n), what: format!("POST body of {} bytes over maxPayload {max}", body.len()) });
-        drop(st);
-        return respond(sh, 413, "text/plain", "");
+    let (n, rev) = (st.sessions[idx].n, st.sessions[idx].m.rev());
+    match sh.feed(&mut st, idx, Event::PostRequest { len: body.len() as u64 }) {
+        Ok(_) => {}
+        Err(SessionError::PayloadTooLarge { len, max }) => {
+            sh.record.push(Ev::Note { session: Some(n), what: format!("POST body of {len} bytes over maxPayload {max}") });
+            drop(st);
+            return respond(sh, 413, "text/plain", "");
+        }
+        Err(e) => {
+            drop(st);
+            return eio_error(sh, e.eio_code().unwrap_or(3), false);
+        }
     }
     match eio::decode_payload(rev, body, ctype) {
         Ok(packets) => {
@@ -392,8 +365,7 @@ fn poll_post(sh: &Arc<Shared>, idx: usize, body: &[u8], ctype: Option<&str>) -> 
             }
         }
         Err(e) => {
-            sh.record.push(Ev::Note { session: Some(n), what: format!("invalid polling payload from the client: {e}") });
-            sh.close_session(&mut st, idx, "parse error", super::engine::Closing::Quiet);
+            let _ = sh.feed(&mut st, idx, Event::BadPayload(e));
         }
     }
     drop(st);
@@ -507,12 +479,12 @@ async fn ws_loop(sh: Arc<Shared>, mut ws: Ws, mut role: WsRole, rev: EioRevision
                 };
                 let mut st = sh.lock();
                 match role {
-                    WsRole::Probe(idx) if packet.kind == PacketType::Ping && packet.data == Data::Text("probe".into()) => sh.probe_ping(&mut st, idx, packet),
-                    WsRole::Probe(idx) if packet.kind == PacketType::Upgrade => {
-                        sh.probe_upgrade(&mut st, idx, packet);
-                        if st.sessions[idx].ws.is_some() && st.sessions[idx].upgraded { role = WsRole::Session(idx); }
+                    WsRole::Probe(idx) => {
+                        sh.on_probe_packet(&mut st, idx, packet);
+                        // The upgrade handed this connection to the session.
+                        if st.sessions[idx].probe.is_none() && st.sessions[idx].m.upgraded() && st.sessions[idx].ws.is_some() { role = WsRole::Session(idx); }
                     }
-                    WsRole::Probe(idx) | WsRole::Session(idx) => sh.on_packet(&mut st, idx, Transport::Websocket, packet),
+                    WsRole::Session(idx) => sh.on_packet(&mut st, idx, Transport::Websocket, packet),
                     WsRole::Echo => {}
                 }
             }
@@ -571,22 +543,15 @@ async fn ws_loop(sh: Arc<Shared>, mut ws: Ws, mut role: WsRole, rev: EioRevision
 /// The client side of a websocket ended.
 fn ws_ended(sh: &Arc<Shared>, role: WsRole, reason: &str) {
     let mut st = sh.lock();
-    match role {
-        WsRole::Session(idx) => {
-            let s = &mut st.sessions[idx];
-            s.ws = None;
-            if s.closed.is_none() {
-                sh.close_session(&mut st, idx, reason, super::engine::Closing::Quiet);
-            }
-        }
-        WsRole::Probe(idx) => {
-            let s = &mut st.sessions[idx];
-            if s.probe.take().is_some() {
-                s.upgrading = false;
-                let n = s.n;
-                sh.record.push(Ev::Note { session: Some(n), what: "the upgrade websocket closed before the upgrade completed".into() });
-            }
-        }
-        WsRole::Echo => {}
+    let (idx, conn) = match role {
+        WsRole::Session(idx) => (idx, Conn::Session),
+        WsRole::Probe(idx) => (idx, Conn::Probe),
+        WsRole::Echo => return,
+    };
+    let s = &mut st.sessions[idx];
+    match conn {
+        Conn::Session => s.ws = None,
+        Conn::Probe => s.probe = None,
     }
+    let _ = sh.feed(&mut st, idx, Event::WsEnded { conn, reason: reason.to_string() });
 }

@@ -6,7 +6,12 @@
 //! faults are what real deployments do to Socket.IO: a reverse proxy that drops
 //! the Upgrade headers, one that cuts idle connections (nginx proxy_read_timeout),
 //! latency, lost packets.
-use crate::protocol::eio::{self, EioRevision, Frame};
+//!
+//! Both directions of every session also go through an Engine.IO session observer
+//! (`protocol::eio::session::observer`): the transcript says when a session upgraded or
+//! closed, and which rule a peer broke.
+use crate::protocol::eio::session::{Leg, Observer, Seen, Transport};
+use crate::protocol::eio::{self, EioRevision, Frame, Packet};
 use crate::wire::http::{show_bytes, show_text};
 use crate::wire::{Transcript, MAX_READ};
 use bytes::Bytes;
@@ -15,7 +20,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +57,9 @@ struct State {
     /// Engine.IO session ids and Socket.IO socket ids that crossed this proxy: they tell
     /// which of a shared server's reports belong to the client behind it.
     ids: Mutex<BTreeSet<String>>,
+    /// Observers of the polling sessions, by sid (a websocket-only session's observer lives
+    /// with its one connection). Bounded like `ids`.
+    sessions: Mutex<HashMap<String, Observer>>,
 }
 
 /// Longest id worth keeping (sids are ~20 characters; anything longer is not an id).
@@ -71,13 +79,65 @@ fn note_id(st: &State, id: &str) {
 }
 
 /// The `sid` query parameter of a client request.
+fn query_sid(query: &str) -> Option<&str> {
+    // Engine.IO ids are URL-safe (base64url, UUIDs), so they arrive unescaped.
+    query.split('&').find_map(|kv| kv.strip_prefix("sid="))
+}
+
 fn note_query_sid(st: &State, query: &str) {
-    for kv in query.split('&') {
-        if let Some(v) = kv.strip_prefix("sid=") {
-            // Engine.IO ids are URL-safe (base64url, UUIDs), so they arrive unescaped.
-            note_id(st, v);
+    if let Some(v) = query_sid(query) {
+        note_id(st, v);
+    }
+}
+
+/// What an observer saw: a new sid joins `ids`, the rest goes to the transcript.
+fn report(st: &State, seen: Vec<Seen>) {
+    for s in seen {
+        match s {
+            Seen::Opened { sid } => note_id(st, &sid),
+            Seen::Upgraded => st.transcript.log("proxy: observed the upgrade to websocket"),
+            Seen::Closed { reason } => st.transcript.log(format!("proxy: observed the session close ({reason})")),
+            Seen::Violation(v) => st.transcript.log(format!("proxy: observed a protocol violation: {v}")),
         }
     }
+}
+
+/// The observer of a session: the shared one of a polling session, or a connection's own.
+enum Watch {
+    Shared(String),
+    Own(Box<Observer>),
+}
+
+impl Watch {
+    fn see(&mut self, st: &State, f: impl FnOnce(&mut Observer) -> Vec<Seen>) {
+        let seen = match self {
+            Watch::Own(o) => f(o),
+            Watch::Shared(sid) => {
+                let Ok(mut m) = st.sessions.lock() else { return };
+                let Some(o) = m.get_mut(sid.as_str()) else { return };
+                let seen = f(o);
+                if o.closed() {
+                    m.remove(sid.as_str());
+                }
+                seen
+            }
+        };
+        report(st, seen);
+    }
+}
+
+/// A polling handshake's answer: a new observer, kept under the sid the server gave.
+fn observe_handshake(st: &State, rev: EioRevision, packets: Vec<Packet>) {
+    let mut o = Observer::new(rev, Transport::Polling);
+    let seen: Vec<Seen> = packets.into_iter().flat_map(|p| o.from_server(Leg::Main, p)).collect();
+    if let (Some(sid), false) = (o.sid().map(String::from), o.closed()) {
+        if let Ok(mut m) = st.sessions.lock() {
+            if m.len() < MAX_IDS {
+                m.insert(sid, o);
+            }
+        }
+    }
+    report(st, seen);
 }
 
 /// Every `"sid":"…"` in a server's message: the open packet's session id and the socket
@@ -124,6 +184,7 @@ impl Proxy {
             cut,
             blackout_until: Mutex::new(None),
             ids: Mutex::new(BTreeSet::new()),
+            sessions: Mutex::new(HashMap::new()),
         });
         let st = state.clone();
         let accept = tokio::spawn(async move {
@@ -242,6 +303,13 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "proxy: body too large")),
     };
     let ct = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
+    let sid = query_sid(&query).map(String::from);
+    if let (Some(sid), false) = (&sid, body.is_empty()) {
+        if let Ok(packets) = eio::decode_payload(rev, &body, ct.as_deref()) {
+            Watch::Shared(sid.clone()).see(&st, |o| packets.into_iter().flat_map(|p| o.from_client(Leg::Main, p)).collect());
+        }
+    }
+    let is_get = parts.method == hyper::Method::GET;
     let mut line = format!("client → {} {target}", parts.method);
     if strip {
         line.push_str(" (Upgrade headers stripped by the proxy)");
@@ -296,6 +364,12 @@ async fn forward(st: Arc<State>, req: Request<Incoming>, f: Faults, strip: bool)
     };
     let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
     note_body_ids(&st, &bytes);
+    if let (true, 200, Ok(packets)) = (is_get, status, eio::decode_payload(rev, &bytes, ct.as_deref())) {
+        match &sid {
+            Some(sid) => Watch::Shared(sid.clone()).see(&st, |o| packets.into_iter().flat_map(|p| o.from_server(Leg::Main, p)).collect()),
+            None => observe_handshake(&st, rev, packets),
+        }
+    }
     st.transcript.log(format!("server → {status} | {}", decode_for_log(rev, &bytes, ct.as_deref())));
     let mut resp = Response::new(Full::new(bytes));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -311,6 +385,11 @@ async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<By
     let target = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let rev = rev_of(req.uri().query().unwrap_or(""));
     note_query_sid(&st, req.uri().query().unwrap_or(""));
+    // With a sid the websocket probes an upgrade of a polling session; without, it is the session.
+    let (watch, leg) = match query_sid(req.uri().query().unwrap_or("")) {
+        Some(sid) => (Watch::Shared(sid.to_string()), Leg::Probe),
+        None => (Watch::Own(Box::new(Observer::new(rev, Transport::Websocket))), Leg::Main),
+    };
     st.transcript.log(format!("client → ws {target}"));
     let Some(key) = req.headers().get("sec-websocket-key").map(|k| k.as_bytes().to_vec()) else {
         return plain(StatusCode::BAD_REQUEST, "proxy: websocket request without Sec-WebSocket-Key");
@@ -347,7 +426,7 @@ async fn upgrade(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<By
     tokio::spawn(async move {
         let Ok(io) = on_upgrade.await else { return };
         let client = WebSocketStream::from_raw_socket(TokioIo::new(io), Role::Server, Some(ws_config())).await;
-        relay(st2, client, upstream, rev).await;
+        relay(st2, client, upstream, rev, watch, leg).await;
     });
     let mut resp = plain(StatusCode::SWITCHING_PROTOCOLS, "");
     let h = resp.headers_mut();
@@ -377,7 +456,7 @@ fn show_frame(rev: EioRevision, f: &Frame) -> String {
     }
 }
 
-async fn relay<C, U>(st: Arc<State>, client: WebSocketStream<C>, upstream: WebSocketStream<U>, rev: EioRevision)
+async fn relay<C, U>(st: Arc<State>, client: WebSocketStream<C>, upstream: WebSocketStream<U>, rev: EioRevision, mut watch: Watch, leg: Leg)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -385,44 +464,55 @@ where
     let (mut c_tx, mut c_rx) = client.split();
     let (mut u_tx, mut u_rx) = upstream.split();
     let mut cut_rx = st.cut.subscribe();
-    loop {
+    let ended = loop {
         let f = faults(&st);
         let idle = Duration::from_millis(f.idle_cut_ms.unwrap_or(24 * 3600 * 1000));
         tokio::select! {
-            _ = cut_rx.changed() => break,
+            _ = cut_rx.changed() => break "cut by the proxy",
             _ = tokio::time::sleep(idle) => {
                 st.transcript.log(format!("proxy: websocket idle for {} ms, connection cut", idle.as_millis()));
-                break;
+                break "cut by the proxy";
             }
             m = c_rx.next() => {
-                let Some(Ok(m)) = m else { st.transcript.log("client → (websocket ended)"); break };
+                let Some(Ok(m)) = m else { st.transcript.log("client → (websocket ended)"); break "the client's websocket ended" };
                 if let Some(fr) = frame_of(&m) {
                     st.transcript.log(format!("client ⇢ {}", show_frame(rev, &fr)));
+                    if let Ok(p) = eio::decode_frame(rev, &fr) {
+                        watch.see(&st, |o| o.from_client(leg, p));
+                    }
                 }
                 if f.delay_ms > 0 { tokio::time::sleep(Duration::from_millis(f.delay_ms)).await; }
                 let closing = m.is_close();
-                if u_tx.send(m).await.is_err() || closing { break; }
+                if u_tx.send(m).await.is_err() { break "the server's websocket failed"; }
+                if closing { break "the client closed the websocket"; }
             }
             m = u_rx.next() => {
-                let Some(Ok(m)) = m else { st.transcript.log("server → (websocket ended)"); break };
+                let Some(Ok(m)) = m else { st.transcript.log("server → (websocket ended)"); break "the server's websocket ended" };
                 if let Some(fr) = frame_of(&m) {
                     match &fr {
                         Frame::Text(t) => note_body_ids(&st, t.as_bytes()),
                         Frame::Binary(b) => note_body_ids(&st, b),
                     }
                     let shown = show_frame(rev, &fr);
-                    let is_ping = matches!(eio::decode_frame(rev, &fr), Ok(p) if p.kind == eio::PacketType::Ping);
+                    let packet = eio::decode_frame(rev, &fr).ok();
+                    let is_ping = matches!(&packet, Some(p) if p.kind == eio::PacketType::Ping);
                     if f.drop_pings && is_ping {
                         st.transcript.log(format!("server ⇠ {shown} (dropped by the proxy)"));
                         continue;
                     }
                     st.transcript.log(format!("server ⇠ {shown}"));
+                    // The observer follows what the client gets: a dropped ping never arrived.
+                    if let Some(p) = packet {
+                        watch.see(&st, |o| o.from_server(leg, p));
+                    }
                 }
                 if f.delay_ms > 0 { tokio::time::sleep(Duration::from_millis(f.delay_ms)).await; }
                 let closing = m.is_close();
-                if c_tx.send(m).await.is_err() || closing { break; }
+                if c_tx.send(m).await.is_err() { break "the client's websocket failed"; }
+                if closing { break "the server closed the websocket"; }
             }
         }
-    }
+    };
+    watch.see(&st, |o| o.ended(leg, ended));
     // Dropping both halves cuts the TCP connections without a close handshake.
 }

@@ -1,6 +1,7 @@
 //! Engine.IO packets, websocket frames and polling payloads (v3 and v4).
 
 mod payload;
+pub mod session;
 mod xhr2;
 
 pub use payload::{decode_payload, encode_payload, PayloadFormat};
