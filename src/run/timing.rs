@@ -20,6 +20,9 @@ pub const SCENARIO_STEP_MS: u64 = 3000;
 /// The connect timeout an interop scenario gives the client (below `SCENARIO_STEP_MS`, so the
 /// client's own connect_error arrives before the harness gives up).
 pub const SCENARIO_CONNECT_TIMEOUT_MS: u64 = 2500;
+/// How long a driver has to refuse a command it cannot do (`unsupported`), when only that
+/// answer tells a client's limit from a wrong exchange.
+pub const DRIVER_REPLY_MS: u64 = 1000;
 /// A case's whole budget when the suite gives no `deadline_ms`.
 pub const CASE_DEADLINE_MS: u64 = 5000;
 
