@@ -583,22 +583,14 @@ async fn run_cmd(
             return usage(e);
         }
     };
-    let bar = indicatif::ProgressBar::new(planned.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let on_done = |r: &run::CaseResult| {
-        bar.inc(1);
-        if r.is_unexpected() {
-            bar.println(format!("  {} {}", r.verdict, r.id));
-        }
-    };
-    let mut results = run::run_all(&target, &planned, &opts, &expectations, &on_done).await;
-    bar.finish_and_clear();
+    let (events, received) = run::events::channel();
+    let progress = report::progress::spawn(planned.len(), received);
+    let mut results = run::run_all(&target, &planned, &opts, &expectations, Some(&events)).await;
     if outputs.retries > 0 {
-        run::retry_unexpected(&target, &planned, &mut results, outputs.retries, &opts, &expectations).await;
+        run::retry_unexpected(&target, &planned, &mut results, outputs.retries, &opts, &expectations, Some(&events)).await;
     }
+    drop(events);
+    let _ = progress.await;
     target.shutdown().await;
     print!("{}", report::terminal::render(&name, &results, verbose));
     let files = [

@@ -75,11 +75,11 @@ fn run_trial(target_name: &str, suite: &str) -> Result<(), Failed> {
     let planned = run::plan(&t, &cases);
     let expectations = p.expectations(target_name)?;
     let opts = RunOptions { time_scale: time_scale(), jobs: 16 };
-    let mut results = runtime().block_on(run::run_all(&t, &planned, &opts, &expectations, &|_| {}));
+    let mut results = runtime().block_on(run::run_all(&t, &planned, &opts, &expectations, None));
     // An unexpected result gets one more try, alone, like nextest's retries: an implementation
     // race that its expectations do not list must not turn CI red at random, but it is named
     // (FLAKY here, `attempts` in the reports) and counted in the summary line.
-    runtime().block_on(run::retry_unexpected(&t, &planned, &mut results, 1, &opts, &expectations));
+    runtime().block_on(run::retry_unexpected(&t, &planned, &mut results, 1, &opts, &expectations, None));
     for r in results.iter().filter(|r| r.is_flaky()) {
         eprintln!("FLAKY {target_name}: {} was {}", r.id, r.attempts_note());
     }

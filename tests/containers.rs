@@ -84,7 +84,7 @@ async fn run_on(backend: Backend, target: &str, cases: &[siospec::suite::Case]) 
     let planned = run::plan(&t, cases);
     let expectations = p.expectations(target)?;
     let opts = RunOptions { time_scale: time_scale(), jobs: 16 };
-    let results = run::run_all(&t, &planned, &opts, &expectations, &|_| {}).await;
+    let results = run::run_all(&t, &planned, &opts, &expectations, None).await;
     Ok((results, t))
 }
 

@@ -4,6 +4,7 @@ pub mod junit;
 pub mod markdown;
 pub mod matrix_page;
 pub mod matrix_text;
+pub mod progress;
 pub mod terminal;
 
 use crate::run::{CaseResult, Verdict};

@@ -1,6 +1,7 @@
 //! Running cases against a target: planning, parallel execution, deadlines, verdicts.
 pub mod client_exec;
 pub mod engine;
+pub mod events;
 pub mod exec;
 pub mod expectations;
 pub mod matchers;
@@ -259,19 +260,19 @@ pub async fn run_all(
     planned: &[Planned],
     opts: &RunOptions,
     expectations: &Expectations,
-    on_done: &(dyn Fn(&CaseResult) + Sync),
+    events: Option<&events::Events>,
 ) -> Vec<CaseResult> {
     let (alone, shared): (Vec<&Planned>, Vec<&Planned>) = planned.iter().partition(|p| p.case.witness);
     let mut results: Vec<CaseResult> = futures_util::stream::iter(shared)
         .map(|p| async move {
             let r = run_case(target, p, opts, expectations).await;
-            on_done(&r);
+            events::emit(events, events::RunEvent::CaseFinished(Box::new(r.clone()))).await;
             r
         })
         .buffer_unordered(opts.jobs.max(1))
         .collect()
         .await;
-    results.extend(run_alone(target, &alone, opts, expectations, on_done).await);
+    results.extend(run_alone(target, &alone, opts, expectations, events).await);
     results.sort_by(|a, b| a.id.cmp(&b.id));
     results
 }
@@ -300,11 +301,11 @@ async fn run_alone(
     planned: &[&Planned],
     opts: &RunOptions,
     expectations: &Expectations,
-    on_done: &(dyn Fn(&CaseResult) + Sync),
+    events: Option<&events::Events>,
 ) -> Vec<CaseResult> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let machine = tokio::sync::RwLock::new(());
-    let lanes = (0..lanes(target, opts, planned.len())).map(|_| lane(target, planned, &next, &machine, opts, expectations, on_done));
+    let lanes = (0..lanes(target, opts, planned.len())).map(|_| lane(target, planned, &next, &machine, opts, expectations, events));
     futures_util::future::join_all(lanes).await.into_iter().flatten().collect()
 }
 
@@ -317,7 +318,7 @@ async fn lane(
     machine: &tokio::sync::RwLock<()>,
     opts: &RunOptions,
     expectations: &Expectations,
-    on_done: &(dyn Fn(&CaseResult) + Sync),
+    events: Option<&events::Events>,
 ) -> Vec<CaseResult> {
     let mut out = Vec::new();
     let ready = timing::scaled(opts.time_scale, timing::DRIVER_READY_MS);
@@ -332,7 +333,7 @@ async fn lane(
                 Err(e) => {
                     let why = (Verdict::Error, format!("could not start a driver of its own for this case: {e}"));
                     let r = result_of(p, Instant::now(), why, &Transcript::new(), &Redactor::default(), None, expectations);
-                    on_done(&r);
+                    events::emit(events, events::RunEvent::CaseFinished(Box::new(r.clone()))).await;
                     out.push(r);
                     continue;
                 }
@@ -357,7 +358,7 @@ async fn lane(
                 Err(e) => r.message = format!("{}; and no driver of its own could be started again: {e}", r.message),
             }
         }
-        on_done(&r);
+        events::emit(events, events::RunEvent::CaseFinished(Box::new(r.clone()))).await;
         out.push(r);
     }
     if let Some(t) = own {
@@ -378,6 +379,7 @@ pub async fn retry_unexpected(
     retries: u32,
     opts: &RunOptions,
     expectations: &Expectations,
+    events: Option<&events::Events>,
 ) -> usize {
     let mut retried = 0;
     for r in results.iter_mut() {
@@ -392,6 +394,7 @@ pub async fn retry_unexpected(
             again.attempts = attempt;
             again.earlier_verdicts = earlier.clone();
             earlier.push(again.verdict);
+            events::emit(events, events::RunEvent::Retried { id: again.id.clone(), attempt, verdict: again.verdict }).await;
             *r = again;
             if !r.is_unexpected() {
                 break;
