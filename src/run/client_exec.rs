@@ -1,12 +1,13 @@
 //! Executes one client-suite case: the mock server plays the server, the target's driver
 //! commands a client, and the steps judge what the mock saw and what the driver reported.
-use super::exec::{fill_message, Stop};
-use super::matchers::{self, hex_decode, json_match, json_match_partial, match_eio, match_sio, parse_sio_pattern};
+use super::exec::Stop;
+use super::matchers::{self, json_match, json_match_partial, match_eio, match_sio, parse_sio_pattern};
+use super::outgoing::Outgoing;
 use super::vars::Vars;
 use super::verdict::Verdict;
 use super::{Planned, RunOptions};
 use crate::mock::{Behaviour, Dir, Ev, Mock, Out, RequestRec};
-use crate::protocol::eio::{self, Data, EioRevision, Packet, PacketType};
+use crate::protocol::eio::{Data, EioRevision, PacketType};
 use crate::suite::client_steps::*;
 use crate::suite::steps::{Delay, PacketMatch, PacketSpec, Step};
 use crate::suite::{Case, Layer};
@@ -526,35 +527,15 @@ impl<'a> ClientExec<'a> {
 
     fn outgoing(&self, specs: &[PacketSpec], session: Option<usize>) -> Result<Vec<Out>, Stop> {
         let rev = self.mock.session_rev(session).unwrap_or(self.mock.behaviour().eio);
-        let mut out = Vec::new();
-        for spec in specs {
-            match spec {
-                PacketSpec::Text(t) => {
-                    let t = self.vars.render(t);
-                    let p = eio::decode_packet_text(rev, &t)
-                        .map_err(|e| Stop::Error(format!("suite error: `{t}` is not an Engine.IO packet: {e}")))?;
-                    out.push(Out::Packet(p));
-                }
-                PacketSpec::Table(t) => {
-                    if let Some(h) = &t.binary {
-                        out.push(Out::Packet(Packet::binary(hex_decode(h).map_err(Stop::Error)?)));
-                    } else if let Some(s) = &t.sio {
-                        out.push(Out::Packet(Packet::message(self.vars.render(s))));
-                        for a in &t.attachments {
-                            out.push(Out::Packet(Packet::binary(hex_decode(a).map_err(Stop::Error)?)));
-                        }
-                    } else if let Some(r) = &t.raw {
-                        out.push(Out::Raw(self.vars.render(r)));
-                    } else if let Some(n) = &t.fill {
-                        let text = fill_message(self.delay(n)? as usize);
-                        out.push(Out::Packet(Packet::message(text[1..].to_string())));
-                    } else {
-                        return Err(Stop::Error("suite error: a packet table needs binary, sio, raw or fill".into()));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        let packets = super::outgoing::packets(specs, rev, &|t| self.vars.render(t), &|d| self.delay(d))?;
+        packets
+            .into_iter()
+            .map(|o| match o {
+                Outgoing::Packet(p) => Ok(Out::Packet(p)),
+                Outgoing::Raw(r) => Ok(Out::Raw(r)),
+                Outgoing::TextBytes(_) => Err(Stop::Error("suite error: `text_hex` is for server suites".into())),
+            })
+            .collect()
     }
 
     /// Finds, from the record, the packets the client sent matching `pats` in order, skipping

@@ -1,5 +1,6 @@
 //! Executes one case's steps against a live server.
 use super::matchers::{self, hex_decode, json_match, json_match_partial, match_eio, match_sio, parse_sio_pattern};
+use super::outgoing::{fill_message, Outgoing};
 use super::vars::Vars;
 use crate::protocol::eio::{self, EioRevision, Packet, PacketType};
 use crate::protocol::sio::{SioDecoder, SioPacket, SioRevision};
@@ -460,39 +461,7 @@ impl<'a> Exec<'a> {
     }
 
     fn packets_to_send(&self, specs: &[PacketSpec]) -> Result<Vec<Outgoing>, Stop> {
-        let mut out = Vec::new();
-        for spec in specs {
-            match spec {
-                PacketSpec::Text(t) => {
-                    let t = self.vars.render(t);
-                    let p = eio::decode_packet_text(self.rev, &t)
-                        .map_err(|e| Stop::Error(format!("suite error: `{t}` is not an Engine.IO packet: {e}")))?;
-                    out.push(Outgoing::Packet(p));
-                }
-                PacketSpec::Table(t) => {
-                    if let Some(h) = &t.binary {
-                        out.push(Outgoing::Packet(Packet::binary(hex_decode(h).map_err(Stop::Error)?)));
-                    } else if let Some(s) = &t.sio {
-                        out.push(Outgoing::Packet(Packet::message(self.vars.render(s))));
-                        for a in &t.attachments {
-                            out.push(Outgoing::Packet(Packet::binary(hex_decode(a).map_err(Stop::Error)?)));
-                        }
-                    } else if let Some(r) = &t.raw {
-                        out.push(Outgoing::Raw(self.vars.render(r)));
-                    } else if let Some(h) = &t.text_hex {
-                        out.push(Outgoing::TextBytes(hex_decode(h).map_err(Stop::Error)?));
-                    } else if let Some(n) = &t.fill {
-                        let n = self.delay(n)? as usize;
-                        out.push(Outgoing::Packet(
-                            eio::decode_packet_text(self.rev, &fill_message(n)).map_err(|e| Stop::Error(e.to_string()))?,
-                        ));
-                    } else {
-                        return Err(Stop::Error("suite error: a packet table needs binary, sio, raw or fill".into()));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        super::outgoing::packets(specs, self.rev, &|t| self.vars.render(t), &|d| self.delay(d))
     }
 
     async fn send(&mut self, s: &SendStep) -> StepResult {
@@ -1207,13 +1176,6 @@ fn is_main_connect(o: &Outgoing) -> bool {
         && matches!(&p.data, eio::Data::Text(t) if t == "0" || t.starts_with("0{")))
 }
 
-enum Outgoing {
-    Packet(Packet),
-    Raw(String),
-    /// A text frame (polling: body) of bytes that need not be UTF-8.
-    TextBytes(Vec<u8>),
-}
-
 /// How often a step waiting on a websocket wakes up to measure the harness's own lag.
 const LAG_TICK: Duration = Duration::from_millis(50);
 
@@ -1242,12 +1204,6 @@ fn payload_format(rev: EioRevision) -> eio::PayloadFormat {
 }
 
 /// A message packet of exactly `n` bytes on the wire: `4` then `n-1` times `a`.
-pub fn fill_message(n: usize) -> String {
-    let mut s = String::with_capacity(n.max(1));
-    s.push('4');
-    s.extend(std::iter::repeat('a').take(n.saturating_sub(1)));
-    s
-}
 
 /// The headers of a raw request, made to look like a real client's unless the case says
 /// otherwise: a request with a body (or a method that carries one) gets the `Content-Type`

@@ -5,6 +5,7 @@ pub mod events;
 pub mod exec;
 pub mod expectations;
 pub mod matchers;
+pub mod outgoing;
 pub mod preflight;
 pub mod resources;
 pub mod timing;
