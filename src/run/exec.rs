@@ -226,8 +226,8 @@ impl<'a> Exec<'a> {
             .map(|(k, v)| (v.clone(), k.clone()))
             .collect();
         for (name, s) in &self.sessions {
-            if let Some(sid) = &s.sid {
-                v.push((sid.clone(), if name == "main" { "sid".into() } else { format!("sid:{name}") }));
+            if let Some(sid) = s.sid() {
+                v.push((sid.to_string(), if name == "main" { "sid".into() } else { format!("sid:{name}") }));
             }
         }
         v
@@ -1001,9 +1001,7 @@ impl<'a> Exec<'a> {
                 }
                 check_headers(&c.headers, &self.vars)?;
                 let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, "");
-                sess.sid = self.vars.get("sid").map(String::from);
-                sess.conn = crate::wire::session::Conn::Ws(c.conn);
-                sess.last_sent = Some(Instant::now());
+                sess.adopt_ws(self.vars.get("sid").map(String::from), c.conn);
                 if let Some(sio) = self.sio {
                     self.decoders.insert(s.session.clone(), SioDecoder::new(sio));
                 }
@@ -1015,7 +1013,7 @@ impl<'a> Exec<'a> {
                 Some(st) => fail(format!("expected the websocket to be refused with {st}, got {status} {body}")),
                 None if s.may_refuse && (400..500).contains(&status) => {
                     let mut sess = EioSession::new(self.rev, self.http.clone(), &self.path, "");
-                    sess.conn = crate::wire::session::Conn::Gone;
+                    sess.refused();
                     self.sessions.insert(s.session.clone(), sess);
                     Ok(())
                 }

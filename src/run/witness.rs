@@ -53,7 +53,7 @@ impl Speaker {
         loop {
             match self.sess.recv(deadline).await {
                 Ok(Received::Packet(p)) => match p.kind {
-                    PacketType::Ping if self.sess.rev == EioRevision::V4 => {
+                    PacketType::Ping if self.sess.rev() == EioRevision::V4 => {
                         let pong = Packet { kind: PacketType::Pong, data: p.data.clone() };
                         self.sess.send(&[pong], false, self.answer).await.map_err(|e| format!("could not answer a ping: {e}"))?;
                     }
@@ -104,7 +104,7 @@ impl Speaker {
     async fn send_text(&mut self, t: &str) -> Result<(), String> {
         let mut packets = vec![Packet::message(t.to_string())];
         // Engine.IO v3: the client keeps the session alive with pings of its own.
-        if self.sess.rev == EioRevision::V3 {
+        if self.sess.rev() == EioRevision::V3 {
             packets.push(Packet::new(PacketType::Ping, ""));
         }
         self.sess.send(&packets, false, self.answer).await.map(|_| ()).map_err(|e| format!("the witness could not send: {e}"))

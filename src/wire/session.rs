@@ -1,8 +1,16 @@
 //! An Engine.IO session seen from the client side: polling or websocket, with the
 //! upgrade sequence. Packets are received one at a time through an inbox.
+//!
+//! The session's state (revision, sid, transport, upgrade, close) is the client machine of
+//! `protocol::eio::session`; this shell does the I/O and tells the machine what happened.
+//! The harness is a test driver whose steps choose every packet, so the machine's advice
+//! (answer a ping, arm a timer) is not followed, and what it would refuse is sent anyway
+//! and kept in `violations`.
 use super::http::{HttpClient, Request, Response};
 use super::ws::{self, ConnectError, WsConn, WsEvent};
 use super::WireError;
+use crate::protocol::eio::session::client::{ClientEvent, ClientSession};
+use crate::protocol::eio::session::Transport;
 use crate::protocol::eio::{self, EioRevision, Frame, Packet, PacketType, PayloadFormat};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -27,8 +35,9 @@ pub enum Received {
 }
 
 pub struct EioSession {
-    pub rev: EioRevision,
-    pub sid: Option<String>,
+    machine: ClientSession,
+    /// Rules the server or the harness broke, in order (the harness breaks them on purpose).
+    violations: Vec<String>,
     pub path: String,
     pub http: HttpClient,
     pub conn: Conn,
@@ -60,8 +69,8 @@ fn open_json(p: &Packet) -> Result<serde_json::Value, WireError> {
 impl EioSession {
     pub fn new(rev: EioRevision, http: HttpClient, path: &str, extra_query: &str) -> Self {
         EioSession {
-            rev,
-            sid: None,
+            machine: ClientSession::new(rev, Transport::Polling),
+            violations: Vec::new(),
             path: path.to_string(),
             http,
             conn: Conn::Polling,
@@ -72,8 +81,59 @@ impl EioSession {
         }
     }
 
+    pub fn rev(&self) -> EioRevision {
+        self.machine.rev()
+    }
+
+    pub fn sid(&self) -> Option<&str> {
+        self.machine.sid()
+    }
+
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Tells the machine what happened. Only its state matters here: the steps decide what
+    /// to send and when, so its actions (answer a ping, arm a timer) are advice not taken.
+    fn feed(&mut self, ev: ClientEvent) {
+        if let Err(e) = self.machine.handle(ev) {
+            self.violations.push(e.to_string());
+        }
+    }
+
+    /// The open packet (or what came first) of a handshake on `transport`; `sid` is what the
+    /// harness reads from it even when the machine finds the packet broken.
+    fn opened(&mut self, first: &Packet, sid: Option<String>, transport: Transport) {
+        self.machine = ClientSession::new(self.rev(), transport);
+        self.feed(ClientEvent::Packet(first.clone()));
+        if let (None, Some(sid)) = (self.machine.sid(), sid) {
+            self.feed(ClientEvent::Adopt { sid, transport });
+        }
+    }
+
+    fn arrived(&mut self, packets: &[Packet]) {
+        for p in packets {
+            self.feed(ClientEvent::Packet(p.clone()));
+        }
+    }
+
+    /// A websocket opened by the caller under a known sid (or none) now carries the session.
+    pub fn adopt_ws(&mut self, sid: Option<String>, conn: WsConn) {
+        if let Some(sid) = sid {
+            self.feed(ClientEvent::Adopt { sid, transport: Transport::Websocket });
+        }
+        self.conn = Conn::Ws(conn);
+        self.last_sent = Some(Instant::now());
+    }
+
+    /// The server refused the session's websocket: nothing carries it.
+    pub fn refused(&mut self) {
+        self.conn = Conn::Gone;
+        self.feed(ClientEvent::TransportClosed { reason: "websocket refused".into() });
+    }
+
     fn eio(&self) -> &'static str {
-        match self.rev {
+        match self.rev() {
             EioRevision::V3 => "3",
             EioRevision::V4 => "4",
         }
@@ -81,7 +141,7 @@ impl EioSession {
 
     pub fn query(&self, transport: &str) -> String {
         let mut q = format!("EIO={}&transport={transport}", self.eio());
-        if let Some(sid) = &self.sid {
+        if let Some(sid) = self.sid() {
             q.push_str(&format!("&sid={sid}"));
         }
         if !self.extra_query.is_empty() {
@@ -107,11 +167,13 @@ impl EioSession {
             return Err(WireError::Http(format!("handshake refused: {} {}", resp.status, super::http::show_bytes(&resp.body))));
         }
         let body = self.poll_body(&resp)?;
-        let mut packets = eio::decode_payload(self.rev, &body, resp.content_type())?.into_iter();
+        let mut packets = eio::decode_payload(self.rev(), &body, resp.content_type())?.into_iter();
         let first = packets.next().ok_or_else(|| WireError::Http("empty handshake payload".into()))?;
         let open = open_json(&first)?;
-        self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
-        self.inbox.extend(packets);
+        self.opened(&first, sid_of(&open), Transport::Polling);
+        let rest: Vec<Packet> = packets.collect();
+        self.arrived(&rest);
+        self.inbox.extend(rest);
         self.conn = Conn::Polling;
         Ok(OpenInfo { open, status: Some(resp.status) })
     }
@@ -126,11 +188,11 @@ impl EioSession {
             })?
             .conn;
         let first = match c.recv(timeout).await? {
-            WsEvent::Frame(f) => eio::decode_frame(self.rev, &f)?,
+            WsEvent::Frame(f) => eio::decode_frame(self.rev(), &f)?,
             WsEvent::Closed { how, .. } => return Err(WireError::Ws(format!("closed before the open packet ({how})"))),
         };
         let open = open_json(&first)?;
-        self.sid = open.get("sid").and_then(|s| s.as_str()).map(String::from);
+        self.opened(&first, sid_of(&open), Transport::Websocket);
         self.conn = Conn::Ws(c);
         self.last_sent = Some(Instant::now());
         Ok(OpenInfo { open, status: None })
@@ -138,16 +200,22 @@ impl EioSession {
 
     /// Sends packets: one POST over polling (the response is returned), one frame each over websocket.
     pub async fn send(&mut self, packets: &[Packet], xhr2: bool, timeout: Duration) -> Result<Option<Response>, WireError> {
+        if !matches!(self.conn, Conn::Gone) {
+            for p in packets {
+                self.feed(ClientEvent::Sent(p.clone()));
+            }
+        }
+        let rev = self.rev();
         match &mut self.conn {
             Conn::Ws(c) => {
                 for p in packets {
-                    c.send(eio::encode_frame(self.rev, p)).await?;
+                    c.send(eio::encode_frame(rev, p)).await?;
                     self.last_sent = Some(Instant::now());
                 }
                 Ok(None)
             }
             Conn::Polling => {
-                let fmt = match (self.rev, xhr2) {
+                let fmt = match (rev, xhr2) {
                     (EioRevision::V4, _) => PayloadFormat::V4,
                     (EioRevision::V3, false) => PayloadFormat::V3Text,
                     (EioRevision::V3, true) => PayloadFormat::V3Binary,
@@ -217,10 +285,18 @@ impl EioSession {
         if left.is_zero() {
             return Err(WireError::Timeout { what: "packet".into(), ms: 0 });
         }
+        let rev = self.rev();
         match &mut self.conn {
             Conn::Ws(c) => match c.recv(left).await? {
-                WsEvent::Frame(f) => Ok(Received::Packet(eio::decode_frame(self.rev, &f)?)),
-                WsEvent::Closed { code, how } => Ok(Received::Ended { status: None, code, detail: how }),
+                WsEvent::Frame(f) => {
+                    let p = eio::decode_frame(rev, &f)?;
+                    self.arrived(std::slice::from_ref(&p));
+                    Ok(Received::Packet(p))
+                }
+                WsEvent::Closed { code, how } => {
+                    self.feed(ClientEvent::TransportClosed { reason: how.clone() });
+                    Ok(Received::Ended { status: None, code, detail: how })
+                }
             },
             Conn::Polling => {
                 let resp = self.http.send(self.get_request(left)).await?;
@@ -248,10 +324,13 @@ impl EioSession {
     /// Takes a GET response into the inbox, or reports the end of the session.
     pub fn absorb_poll(&mut self, resp: Response) -> Result<Received, WireError> {
         if resp.status != 200 {
-            return Ok(Received::Ended { status: Some(resp.status), code: None, detail: super::http::show_bytes(&resp.body) });
+            let detail = super::http::show_bytes(&resp.body);
+            self.feed(ClientEvent::TransportClosed { reason: format!("polling refused: {} {detail}", resp.status) });
+            return Ok(Received::Ended { status: Some(resp.status), code: None, detail });
         }
         let body = self.poll_body(&resp)?;
-        let packets = eio::decode_payload(self.rev, &body, resp.content_type())?;
+        let packets = eio::decode_payload(self.rev(), &body, resp.content_type())?;
+        self.arrived(&packets);
         self.inbox.extend(packets);
         match self.inbox.pop_front() {
             Some(p) => Ok(Received::Packet(p)),
@@ -287,21 +366,27 @@ impl EioSession {
                 ConnectError::Wire(w) => w,
             })?
             .conn;
-        c.send(eio::encode_frame(self.rev, &Packet::new(PacketType::Ping, "probe"))).await?;
+        self.feed(ClientEvent::ProbeOpened);
+        c.send(eio::encode_frame(self.rev(), &Packet::new(PacketType::Ping, "probe"))).await?;
         let deadline = Instant::now() + timeout;
         loop {
             match c.recv(deadline.saturating_duration_since(Instant::now())).await? {
                 WsEvent::Frame(f) => {
-                    let p = eio::decode_frame(self.rev, &f)?;
+                    let p = eio::decode_frame(self.rev(), &f)?;
+                    self.feed(ClientEvent::ProbePacket(p.clone()));
                     if p.kind == PacketType::Pong && p.data == eio::Data::Text("probe".into()) {
                         break;
                     }
                     if p.kind == PacketType::Ping || p.kind == PacketType::Noop {
                         continue;
                     }
+                    self.feed(ClientEvent::ProbeFailed);
                     return Err(WireError::Http(format!("expected 3probe, got {}", p.to_display())));
                 }
-                WsEvent::Closed { how, .. } => return Err(WireError::Ws(format!("closed during the probe ({how})"))),
+                WsEvent::Closed { how, .. } => {
+                    self.feed(ClientEvent::ProbeFailed);
+                    return Err(WireError::Ws(format!("closed during the probe ({how})")));
+                }
             }
         }
         let pending_result = match pending {
@@ -313,7 +398,7 @@ impl EioSession {
             None => None,
         };
         if finish {
-            c.send(eio::encode_frame(self.rev, &Packet::new(PacketType::Upgrade, ""))).await?;
+            c.send(eio::encode_frame(self.rev(), &Packet::new(PacketType::Upgrade, ""))).await?;
         }
         self.conn = Conn::Ws(c);
         self.last_sent = Some(Instant::now());
@@ -324,6 +409,7 @@ impl EioSession {
         if let Conn::Ws(c) = std::mem::replace(&mut self.conn, Conn::Gone) {
             c.drop_abruptly();
         }
+        self.feed(ClientEvent::TransportClosed { reason: "dropped by the harness".into() });
     }
 
     pub fn is_ws(&self) -> bool {
@@ -335,6 +421,10 @@ impl EioSession {
             c.close().await;
         }
     }
+}
+
+fn sid_of(open: &serde_json::Value) -> Option<String> {
+    open.get("sid").and_then(|s| s.as_str()).map(String::from)
 }
 
 /// A JSONP POST body: `d=<payload>` form-encoded, newlines escaped as `\n` first

@@ -235,7 +235,7 @@ impl Exec<'_> {
             .armed
             .keys()
             .filter_map(|name| {
-                let sid = self.sessions.get(name)?.sid.as_deref()?;
+                let sid = self.sessions.get(name)?.sid()?;
                 let carries = target.split(['?', '&']).any(|kv| kv == format!("sid={sid}"));
                 carries.then(|| (name.clone(), self.live.at.get(name).copied().unwrap_or_else(Instant::now) + span))
             })

@@ -22,6 +22,19 @@ pub enum ClientEvent {
     },
     /// The application closes the session.
     Close,
+    /// A test driver sent this packet on the transport carrying the session. A driver sends
+    /// wrong traffic on purpose, so this is a fact, not a request: it is recorded even when
+    /// it breaks a rule, and the `Err` names the rule.
+    Sent(Packet),
+    /// A test driver opened a probe websocket and sent `2probe`, allowed or not (a second
+    /// upgrade, an upgrade the server did not offer); an `Err` names the rule broken.
+    ProbeOpened,
+    /// A test driver carries the session `sid` on `transport` without a usable open packet:
+    /// a websocket opened with a known sid, or a handshake whose open packet broke a rule.
+    Adopt {
+        sid: String,
+        transport: Transport,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +71,9 @@ pub enum ClientError {
     NoUpgrade(&'static str),
     #[error("the session is closed (rule: a closed session sends nothing more)")]
     Closed,
+    /// A packet the client sent where the protocol has no place for it; the text quotes the rule.
+    #[error("{0}")]
+    Misplaced(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,12 +136,22 @@ impl ClientSession {
     }
 
     /// Feeds one event. An `Err` from a server's packet closes the session (the actions are
-    /// lost with it: nothing else is due); an `Err` for a request of the application changes nothing.
+    /// lost with it: nothing else is due); an `Err` for a request of the application changes
+    /// nothing; an `Err` for a fact a driver reports (`Sent`, `ProbeOpened`) names the rule it
+    /// broke, and the fact is recorded all the same.
     pub fn handle(&mut self, ev: ClientEvent) -> Result<Vec<ClientAction>, ClientError> {
         let mut acts = Vec::new();
+        if let ClientEvent::Adopt { sid, transport } = ev {
+            // Also after a close: the driver may go on talking to the server under that sid.
+            self.sid = Some(sid);
+            self.transport = transport;
+            return Ok(acts);
+        }
         if self.closed.is_some() {
             return match ev {
-                ClientEvent::StartUpgrade | ClientEvent::Close => Err(ClientError::Closed),
+                ClientEvent::StartUpgrade | ClientEvent::Close | ClientEvent::Sent(_) | ClientEvent::ProbeOpened => {
+                    Err(ClientError::Closed)
+                }
                 _ => Ok(acts),
             };
         }
@@ -150,21 +176,21 @@ impl ClientSession {
                 }
             }
             ClientEvent::StartUpgrade => {
-                let why = if self.sid.is_none() {
-                    Some("the handshake is not answered yet")
-                } else if self.transport != Transport::Polling || self.upgrade != Upgrade::None {
-                    Some("the session is not on polling, or already upgrading")
-                } else if !self.upgrades.iter().any(|u| u == "websocket") {
-                    Some("the server offers no websocket upgrade")
-                } else {
-                    None
-                };
-                if let Some(why) = why {
+                if let Some(why) = self.upgrade_refused() {
                     return Err(ClientError::NoUpgrade(why));
                 }
                 self.upgrade = Upgrade::Probing;
                 acts.push(ClientAction::ProbeSend(Packet::new(PacketType::Ping, "probe")));
             }
+            ClientEvent::ProbeOpened => {
+                let refused = self.upgrade_refused();
+                self.upgrade = Upgrade::Probing;
+                if let Some(why) = refused {
+                    return Err(ClientError::NoUpgrade(why));
+                }
+            }
+            ClientEvent::Sent(p) => return self.on_sent(acts, p),
+            ClientEvent::Adopt { .. } => {}
             ClientEvent::ProbeFailed => {
                 if self.upgrade == Upgrade::Probing {
                     self.upgrade = Upgrade::None;
@@ -179,6 +205,44 @@ impl ClientSession {
             }
         }
         Ok(acts)
+    }
+
+    fn upgrade_refused(&self) -> Option<&'static str> {
+        if self.sid.is_none() {
+            Some("the handshake is not answered yet")
+        } else if self.transport != Transport::Polling || self.upgrade != Upgrade::None {
+            Some("the session is not on polling, or already upgrading")
+        } else if !self.upgrades.iter().any(|u| u == "websocket") {
+            Some("the server offers no websocket upgrade")
+        } else {
+            None
+        }
+    }
+
+    fn on_sent(&mut self, mut acts: Acts, p: Packet) -> Result<Acts, ClientError> {
+        let broken = match (p.kind, self.rev) {
+            (PacketType::Open, _) => Some("client: open packet (rule: only the server opens a session)"),
+            (PacketType::Ping, EioRevision::V4) => Some("client: ping in v4 (rule: in v4 only the server pings)"),
+            (PacketType::Pong, EioRevision::V3) => Some("client: pong in v3 (rule: in v3 the client pings and the server answers)"),
+            (PacketType::Upgrade, _) => Some("client: 5 on the session's transport (rule: 5 goes on the probe after 3probe)"),
+            (PacketType::Ping, EioRevision::V3) => {
+                // The driver's own heartbeat: the server's pong is due next.
+                if let Some(t) = self.timers.take(TimerKind::Ping) {
+                    acts.push(ClientAction::Cancel(t));
+                }
+                self.arm(&mut acts, TimerKind::PongTimeout);
+                None
+            }
+            (PacketType::Close, _) => {
+                self.close(&mut acts, "client close".into());
+                None
+            }
+            _ => None,
+        };
+        match broken {
+            Some(rule) => Err(ClientError::Misplaced(rule)),
+            None => Ok(acts),
+        }
     }
 
     fn arm(&mut self, acts: &mut Acts, kind: TimerKind) {
@@ -291,6 +355,33 @@ mod tests {
         assert!(matches!(c.handle(ClientEvent::StartUpgrade), Err(ClientError::NoUpgrade(_))));
     }
 
+    #[test]
+    fn a_driver_breaking_rules_is_told_the_rule_and_recorded_anyway() {
+        let mut c = ClientSession::new(EioRevision::V4, Transport::Polling);
+        c.handle(ClientEvent::Packet(open_packet(r#""websocket""#))).unwrap();
+        let e = c.handle(ClientEvent::Sent(Packet::new(PacketType::Ping, ""))).unwrap_err();
+        assert!(e.to_string().contains("rule:"), "{e}");
+        assert!(c.is_open());
+        c.handle(ClientEvent::ProbeOpened).unwrap();
+        c.handle(ClientEvent::ProbePacket(Packet::new(PacketType::Pong, "probe"))).unwrap();
+        assert_eq!(c.transport(), Transport::Websocket);
+        // A second upgrade is refused by the rules but still happens on the wire.
+        assert!(matches!(c.handle(ClientEvent::ProbeOpened), Err(ClientError::NoUpgrade(_))));
+        assert!(c.upgrading());
+        let acts = c.handle(ClientEvent::Sent(Packet::new(PacketType::Close, ""))).unwrap();
+        assert!(matches!(acts.last(), Some(ClientAction::Closed { reason }) if reason == "client close"));
+        assert_eq!(c.handle(ClientEvent::Sent(Packet::message("late"))), Err(ClientError::Closed));
+    }
+
+    #[test]
+    fn a_driver_adopts_a_sid_the_open_packet_could_not_give() {
+        let mut c = ClientSession::new(EioRevision::V3, Transport::Polling);
+        assert!(c.handle(ClientEvent::Packet(Packet::new(PacketType::Open, r#"{"sid":"x"}"#))).is_err());
+        assert_eq!(c.sid(), None);
+        c.handle(ClientEvent::Adopt { sid: "x".into(), transport: Transport::Websocket }).unwrap();
+        assert_eq!((c.sid(), c.transport()), (Some("x"), Transport::Websocket));
+    }
+
     fn packet() -> impl Strategy<Value = Packet> {
         let kinds = prop::sample::select(PacketType::ALL.to_vec());
         let data = prop::sample::select(vec!["", "probe", "x", "{}", r#"{"sid":"s","pingInterval":1,"pingTimeout":1}"#]);
@@ -309,6 +400,10 @@ mod tests {
             Just(ClientEvent::ProbeFailed),
             Just(ClientEvent::TransportClosed { reason: "transport close".into() }),
             Just(ClientEvent::Close),
+            packet().prop_map(ClientEvent::Sent),
+            Just(ClientEvent::ProbeOpened),
+            prop::sample::select(vec![Transport::Polling, Transport::Websocket])
+                .prop_map(|transport| ClientEvent::Adopt { sid: "s".into(), transport }),
         ]
     }
 
