@@ -146,7 +146,7 @@ async fn raw_garbage_and_close_by_step() {
     let (mock, http) = start(EioRevision::V4, false, "/engine.io/").await;
     let mut s = EioSession::new(EioRevision::V4, http.clone(), "/engine.io/", "");
     s.handshake_polling(&[], T).await.unwrap();
-    let sid = s.sid.clone().unwrap();
+    let sid = s.sid().unwrap().to_string();
     mock.send(None, vec![Out::Raw("garbage!".into())]).unwrap();
     let r = get(&http, &format!("/engine.io/?EIO=4&transport=polling&sid={sid}")).await;
     assert_eq!(body(&r), "garbage!");
@@ -161,7 +161,7 @@ async fn oversized_post_gets_413_and_is_recorded() {
     mock.apply(&MockStep { max_payload: Some(100), ..Default::default() }).await.unwrap();
     let mut s = EioSession::new(EioRevision::V4, http.clone(), "/engine.io/", "");
     s.handshake_polling(&[], T).await.unwrap();
-    let sid = s.sid.clone().unwrap();
+    let sid = s.sid().unwrap().to_string();
     let r = http
         .send(Request {
             method: "POST".into(),
@@ -181,7 +181,7 @@ async fn oversized_message_to_the_client() {
     let (mock, http) = start(EioRevision::V4, false, "/engine.io/").await;
     let mut s = EioSession::new(EioRevision::V4, http.clone(), "/engine.io/", "");
     s.handshake_polling(&[], T).await.unwrap();
-    let sid = s.sid.clone().unwrap();
+    let sid = s.sid().unwrap().to_string();
     mock.send(None, vec![Out::Packet(Packet::message("a".repeat(2_000_000)))]).unwrap();
     let r = get(&http, &format!("/engine.io/?EIO=4&transport=polling&sid={sid}")).await;
     assert_eq!(r.body.len(), 2_000_001);
