@@ -1,5 +1,8 @@
 //! Loading suite files, with errors that name the file, the line and what is wrong.
-use super::model::{CaseDef, Layer, Revision, Role, SuiteFile};
+use super::client_steps::ClientStep;
+use super::model::{CaseDef, Layer, Revision, Role, SuiteFile, SuiteHeader};
+use super::steps::ServerStep;
+use super::vocabulary::{self, Steps};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,20 +132,72 @@ fn line_of(text: &str, id: &str, step: Option<usize>, field: Option<&str>) -> us
     found.unwrap_or(start) + 1
 }
 
-pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
-    let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io { file: file.to_path_buf(), source })?;
-    let parsed: SuiteFile = toml::from_str(&text).map_err(|e| {
-        let (mut line, mut col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-        let message = e.message().trim().to_string();
+/// The header alone: it names the role, hence the vocabulary the steps are read in.
+#[derive(serde::Deserialize)]
+struct HeaderOnly {
+    suite: SuiteHeader,
+}
+
+fn steps_as<S>(f: SuiteFile<S>, steps: impl Fn(S) -> Steps) -> SuiteFile<Steps> {
+    SuiteFile { suite: f.suite, cases: f.cases.into_iter().map(|c| c.map_steps(&steps)).collect() }
+}
+
+/// Reads the file as `T`; a syntax or type error names its line. With the suite's `role`, a
+/// `do` outside its vocabulary names its case and step, and whether it is the other role's.
+fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str, role: Option<Role>) -> Result<T, SuiteError> {
+    toml::from_str(text).map_err(|e| {
+        let (mut line, mut col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let mut message = e.message().trim().to_string();
+        let is_key = |l: &str, name: &str| l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
         // An unknown field is reported on its table (a step's `[[case.step]]`): point at the key.
         if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            let is_key = |l: &str| l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
-            if let Some(i) = text.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
+            if let Some(i) = text.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| is_key(l, name)).map(|(i, _)| i) {
                 (line, col) = (i + 1, 1);
             }
         }
+        // An unknown `do` is reported on its step's table: point at the `do` line.
+        if let Some(kind) = message.strip_prefix("unknown variant `").and_then(|r| r.split('`').next()) {
+            let step =
+                text.lines().enumerate().skip(line.saturating_sub(1)).take_while(|(i, l)| *i < line || !l.trim_start().starts_with("[["));
+            let tag = format!("\"{kind}\"");
+            if let Some(i) = step.filter(|(_, l)| is_key(l, "do") && l.contains(&tag)).map(|(i, _)| i).next() {
+                (line, col) = (i + 1, 1);
+                if let Some(role) = role {
+                    message = unknown_step(text, line, kind, role);
+                }
+            }
+        }
         SuiteError::Syntax { file: file.to_path_buf(), line, col, message }
-    })?;
+    })
+}
+
+/// The message for a `do` the suite's role does not have, at `line`, naming its case and
+/// step number: a step of the other role is called that, anything else is unknown.
+fn unknown_step(text: &str, line: usize, kind: &str, role: Role) -> String {
+    let before: Vec<&str> = text.lines().take(line).collect();
+    let case_at = before.iter().rposition(|l| l.trim() == "[[case]]").unwrap_or(0);
+    let id = before[case_at..]
+        .iter()
+        .find(|l| l.trim_start().strip_prefix("id").is_some_and(|r| r.trim_start().starts_with('=')))
+        .and_then(|l| l.split('"').nth(1));
+    let number = before[case_at..].iter().filter(|l| l.trim() == "[[case.step]]").count();
+    let place = match id {
+        Some(id) => format!("case `{id}`, step {number}: "),
+        None => String::new(),
+    };
+    if vocabulary::kinds(role.other()).contains(&kind) {
+        return format!("{place}step `{kind}` is for {} suites; this is a {} suite (`[suite] role`)", role.other().as_str(), role.as_str());
+    }
+    format!("{place}unknown step `{kind}`; {} suites have {}", role.as_str(), vocabulary::kinds(role).join(", "))
+}
+
+pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
+    let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io { file: file.to_path_buf(), source })?;
+    let role = parse::<HeaderOnly>(file, &text, None)?.suite.role;
+    let parsed = match role {
+        Role::Server => steps_as(parse::<SuiteFile<Vec<ServerStep>>>(file, &text, Some(role))?, Steps::Server),
+        Role::Client => steps_as(parse::<SuiteFile<Vec<ClientStep>>>(file, &text, Some(role))?, Steps::Client),
+    };
     let dir_name = file.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let at = |id: &str, message: String| {
         let line = line_of_id(&text, id);
@@ -177,24 +232,10 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         if def.steps.is_empty() {
             return Err(at(&def.id, format!("case `{}` has no [[case.step]]", def.id)));
         }
-        for step in &def.steps {
-            if step.is_client_step() != (parsed.suite.role == Role::Client) && step.kind() != "sleep" {
-                return Err(at(
-                    &def.id,
-                    format!(
-                        "case `{}`: step `{}` is for {} suites; this is a {} suite (`[suite] role`)",
-                        def.id,
-                        step.kind(),
-                        if step.is_client_step() { "client" } else { "server" },
-                        parsed.suite.role.as_str()
-                    ),
-                ));
-            }
-        }
         if let Err(p) = super::validate::check_case(&def, &parsed.suite) {
             let line = line_of(&text, &def.id, p.step, p.field);
             let place = match p.step {
-                Some(i) => format!("case `{}`, step {} ({})", def.id, i + 1, def.steps[i].kind()),
+                Some(i) => format!("case `{}`, step {} ({})", def.id, i + 1, def.steps.kind(i)),
                 None => format!("case `{}`", def.id),
             };
             return Err(SuiteError::Syntax { file: file.to_path_buf(), line, col: 1, message: format!("{place}: {}", p.message) });
@@ -247,7 +288,6 @@ fn through_socket_io(c: &Case, rev: Revision) -> Result<Case, String> {
 
 /// One case per transport when it lists both (`each_transport`); its handshakes use that one.
 fn per_transport(c: &Case) -> Vec<Case> {
-    use super::steps::Step;
     if c.def.transports.len() < 2 {
         return vec![c.clone()];
     }
@@ -258,9 +298,11 @@ fn per_transport(c: &Case) -> Vec<Case> {
             let mut def = (*c.def).clone();
             def.id = format!("{}/{}", def.id, t.as_str());
             def.transports = vec![t];
-            for step in &mut def.steps {
-                if let Step::Handshake(h) = step {
-                    h.transport = t;
+            if let Steps::Server(steps) = &mut def.steps {
+                for step in steps {
+                    if let ServerStep::Handshake(h) = step {
+                        h.transport = t;
+                    }
                 }
             }
             Case { def: Arc::new(def), ..c.clone() }

@@ -1,4 +1,6 @@
 //! Suites: the declarative case files under `suites/`, their model and loading.
+pub mod vocabulary;
+
 pub mod client_steps;
 pub mod load;
 pub mod model;
@@ -8,3 +10,4 @@ pub mod validate;
 
 pub use load::{load_all, load_file, Case, SuiteError, Suites};
 pub use model::{Layer, Level, Revision, Role, Transport};
+pub use vocabulary::Steps;
