@@ -69,3 +69,15 @@ pub fn kinds(role: Role) -> &'static [&'static str] {
         Role::Client => ClientStep::KINDS,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `do` is named "of the other role" by the loader only when that role alone has it.
+    #[test]
+    fn the_roles_share_only_sleep() {
+        let shared: Vec<&str> = ServerStep::KINDS.iter().filter(|k| ClientStep::KINDS.contains(k)).copied().collect();
+        assert_eq!(shared, ["sleep"]);
+    }
+}
