@@ -47,7 +47,7 @@ pub struct Planned {
 pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
     cases
         .iter()
-        .filter(|c| c.role == target.role())
+        .filter(|c| c.role() == target.role())
         .filter(|c| match target {
             Target::Process { def, .. } => def.runs_suite(&c.suite),
             Target::Url { .. } => true,
@@ -118,7 +118,7 @@ async fn run_case_inner(
             return (Verdict::Unsupported, format!("the target does not declare capability `{need}`"));
         }
     }
-    if case.role == crate::suite::Role::Server {
+    if case.role() == crate::suite::Role::Server {
         if let Some(why) = target.missing_handler(&case.def.handlers) {
             return (Verdict::Unsupported, why);
         }

@@ -26,8 +26,6 @@ pub struct Case {
     pub suite: String,
     pub revision: Revision,
     pub layer: Layer,
-    /// Server suite (the harness is a client) or client suite (the harness plays the server).
-    pub role: Role,
     pub file: PathBuf,
     /// Run with a witness session, alone on a driver of its own (`[suite] witness`).
     pub witness: bool,
@@ -41,6 +39,12 @@ pub const MEMORY_LIMIT_MB: u64 = 256;
 impl Case {
     pub fn id(&self) -> &str {
         &self.def.id
+    }
+
+    /// Server case (the harness is a client) or client case (the harness plays the server),
+    /// as its steps' vocabulary says.
+    pub fn role(&self) -> Role {
+        self.def.steps.role()
     }
 }
 
@@ -153,7 +157,6 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             suite: parsed.suite.name.clone(),
             revision: parsed.suite.revision,
             layer: parsed.suite.layer,
-            role: parsed.suite.role,
             file: file.to_path_buf(),
             witness: parsed.suite.witness,
             memory_limit_mb: parsed.suite.memory_limit_mb.unwrap_or(MEMORY_LIMIT_MB),

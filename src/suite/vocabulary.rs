@@ -53,6 +53,13 @@ impl Steps {
         self.len() == 0
     }
 
+    pub fn role(&self) -> Role {
+        match self {
+            Steps::Server(_) => Role::Server,
+            Steps::Client(_) => Role::Client,
+        }
+    }
+
     /// The `do` of the `i`-th step (0-based).
     pub fn kind(&self, i: usize) -> &'static str {
         match self {
