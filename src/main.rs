@@ -554,7 +554,7 @@ async fn run_cmd(
     if planned.is_empty() {
         target.shutdown().await;
         let role = target.role().as_str();
-        if !cases.iter().any(|c| c.role == target.role()) {
+        if !cases.iter().any(|c| c.role() == target.role()) {
             return usage(format!(
                 "no selected case applies to {name}: it is a {role} target and the selected suites are all for {} targets",
                 if role == "client" { "server" } else { "client" }

@@ -162,7 +162,7 @@ fn main() {
             // A suite may hold several revisions (`robust`): the trial exists when the target
             // speaks one of them.
             if !def.runs_suite(&suite)
-                || !p.suites.cases.iter().any(|c| c.suite == suite && c.role == def.role && def.speaks(c.revision).is_some())
+                || !p.suites.cases.iter().any(|c| c.suite == suite && c.role() == def.role && def.speaks(c.revision).is_some())
             {
                 continue;
             }

@@ -55,12 +55,29 @@ fn unknown_field_names_the_key_line() {
 
 #[test]
 fn client_step_in_a_server_suite() {
-    refused(&case(SERVER, "", "[[case.step]]\ndo = \"client_connect\"\n"), 7, "step `client_connect` is for client suites");
+    refused(
+        &case(SERVER, "", &format!("{HANDSHAKE}[[case.step]]\ndo = \"client_connect\"\n")),
+        17,
+        "case `eio4/x`, step 2: step `client_connect` is for client suites; this is a server suite",
+    );
 }
 
 #[test]
 fn server_step_in_a_client_suite() {
-    refused(&case(CLIENT, "", "[[case.step]]\ndo = \"handshake\"\ntransport = \"polling\"\n"), 8, "step `handshake` is for server suites");
+    refused(
+        &case(CLIENT, "", "[[case.step]]\ndo = \"sleep\"\nms = 1\n[[case.step]]\ntransport = \"polling\"\ndo = \"handshake\"\n"),
+        19,
+        "case `client-eio4/x`, step 2: step `handshake` is for server suites; this is a client suite",
+    );
+}
+
+#[test]
+fn unknown_step_in_a_client_suite() {
+    refused(
+        &case(CLIENT, "", "[[case.step]]\ndo = \"teleport\"\n"),
+        15,
+        "case `client-eio4/x`, step 1: unknown step `teleport`; client suites have sleep, mock,",
+    );
 }
 
 #[test]

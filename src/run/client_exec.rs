@@ -9,8 +9,8 @@ use super::{Planned, RunOptions};
 use crate::mock::{Behaviour, Dir, Ev, Mock, Out, RequestRec};
 use crate::protocol::eio::{Data, EioRevision, PacketType};
 use crate::suite::client_steps::*;
-use crate::suite::steps::{Delay, PacketMatch, PacketSpec, Step};
-use crate::suite::{Case, Layer};
+use crate::suite::steps::{Delay, PacketMatch, PacketSpec};
+use crate::suite::Layer;
 use crate::targets::client::ClientSession;
 use crate::targets::Target;
 use crate::wire::transcript::Redactor;
@@ -33,6 +33,7 @@ use super::timing::{self, CASE_DEADLINE_MS as DEFAULT_CASE_DEADLINE_MS, CLIENT_S
 pub async fn run_client_case(
     target: &Target,
     p: &Planned,
+    steps: &[ClientStep],
     key: &str,
     opts: &RunOptions,
     transcript: &Transcript,
@@ -55,7 +56,7 @@ pub async fn run_client_case(
     };
     redactor.add(&mock.port().to_string(), "port");
     let scale = opts.time_scale;
-    let mut exec = ClientExec::new(case, mock, clients, transcript.clone(), scale);
+    let mut exec = ClientExec::new(steps, mock, clients, transcript.clone(), scale);
     let deadline = timing::scaled(scale, case.def.deadline_ms.unwrap_or(DEFAULT_CASE_DEADLINE_MS));
     let outcome = tokio::time::timeout(deadline, exec.run()).await;
     for (value, name) in exec.volatile() {
@@ -78,7 +79,7 @@ struct Report {
 }
 
 struct ClientExec<'a> {
-    case: &'a Case,
+    steps: &'a [ClientStep],
     mock: Mock,
     clients: ClientSession,
     transcript: Transcript,
@@ -93,31 +94,31 @@ struct ClientExec<'a> {
 }
 
 impl super::engine::Role for ClientExec<'_> {
-    type Step = Step;
+    type Step = ClientStep;
     type Stop = Stop;
 
-    fn kind(step: &Step) -> &'static str {
+    fn kind(step: &ClientStep) -> &'static str {
         step.kind()
     }
     fn transcript(&self) -> &Transcript {
         &self.transcript
     }
-    fn before(&mut self, _number: usize, _step: &Step) {
+    fn before(&mut self, _number: usize, _step: &ClientStep) {
         self.refresh_vars();
     }
-    async fn run_step(&mut self, step: &Step) -> StepResult {
+    async fn run_step(&mut self, step: &ClientStep) -> StepResult {
         self.step(step).await
     }
     /// What the mock and the client reported during the step is read before the next one.
-    fn after(&mut self, _number: usize, _step: &Step) -> StepResult {
+    fn after(&mut self, _number: usize, _step: &ClientStep) -> StepResult {
         self.pump()
     }
 }
 
 impl<'a> ClientExec<'a> {
-    fn new(case: &'a Case, mock: Mock, clients: ClientSession, transcript: Transcript, scale: f64) -> Self {
+    fn new(steps: &'a [ClientStep], mock: Mock, clients: ClientSession, transcript: Transcript, scale: f64) -> Self {
         let mut x = ClientExec {
-            case,
+            steps,
             mock,
             clients,
             transcript,
@@ -187,29 +188,29 @@ impl<'a> ClientExec<'a> {
     }
 
     async fn run(&mut self) -> StepResult {
-        let steps = self.case.def.steps.clone();
-        super::engine::drive(self, &steps).await
+        let steps = self.steps;
+        super::engine::drive(self, steps).await
     }
 
-    async fn step(&mut self, step: &Step) -> StepResult {
+    async fn step(&mut self, step: &ClientStep) -> StepResult {
         match step {
-            Step::Sleep(s) => {
+            ClientStep::Sleep(s) => {
                 let ms = self.delay(&s.ms)?;
                 tokio::time::sleep(self.scaled(ms)).await;
                 Ok(())
             }
-            Step::Mock(s) => {
+            ClientStep::Mock(s) => {
                 self.mock.apply(s).await.map_err(Stop::Error)?;
                 self.refresh_vars();
                 Ok(())
             }
-            Step::MockSend(s) => {
+            ClientStep::MockSend(s) => {
                 let items = self.outgoing(&s.packets, s.session)?;
                 self.mock.send(s.session, items).map_err(Stop::Error)
             }
-            Step::MockClose(s) => self.mock.close_session(s.session, s.how).map_err(Stop::Error),
-            Step::ClientConnect(s) => self.client_connect(s),
-            Step::ClientEmit(s) => {
+            ClientStep::MockClose(s) => self.mock.close_session(s.session, s.how).map_err(Stop::Error),
+            ClientStep::ClientConnect(s) => self.client_connect(s),
+            ClientStep::ClientEmit(s) => {
                 let mut f = Map::new();
                 f.insert("event".into(), json!(s.event));
                 f.insert("args".into(), self.render_value(&Value::Array(s.args.clone())));
@@ -218,13 +219,13 @@ impl<'a> ClientExec<'a> {
                 }
                 self.command(&s.client, "emit", f)
             }
-            Step::ClientAck(s) => {
+            ClientStep::ClientAck(s) => {
                 let mut f = Map::new();
                 f.insert("ack_id".into(), json!(self.vars.render(&s.ack_id)));
                 f.insert("args".into(), self.render_value(&Value::Array(s.args.clone())));
                 self.command(&s.client, "ack", f)
             }
-            Step::ClientSend(s) => {
+            ClientStep::ClientSend(s) => {
                 let data = match &s.data {
                     Value::Object(o) if o.len() == 1 && o.get("fill").and_then(|v| v.as_u64()).is_some() => {
                         let n = o["fill"].as_u64().unwrap_or(0) as usize;
@@ -236,13 +237,12 @@ impl<'a> ClientExec<'a> {
                 f.insert("data".into(), data);
                 self.command(&s.client, "send", f)
             }
-            Step::ClientDisconnect(s) => self.command(&s.client, "disconnect", Map::new()),
-            Step::ClientClose(s) => self.command(&s.client, "close", Map::new()),
-            Step::ExpectRequest(s) => self.expect_request(s).await,
-            Step::ExpectClientPacket(s) => self.expect_client_packet(s).await,
-            Step::ExpectReport(s) => self.expect_report(s).await,
-            Step::ExpectHeartbeat(s) => self.expect_heartbeat(s).await,
-            other => Err(Stop::Error(format!("suite error: `{}` is a server-suite step", other.kind()))),
+            ClientStep::ClientDisconnect(s) => self.command(&s.client, "disconnect", Map::new()),
+            ClientStep::ClientClose(s) => self.command(&s.client, "close", Map::new()),
+            ClientStep::ExpectRequest(s) => self.expect_request(s).await,
+            ClientStep::ExpectClientPacket(s) => self.expect_client_packet(s).await,
+            ClientStep::ExpectReport(s) => self.expect_report(s).await,
+            ClientStep::ExpectHeartbeat(s) => self.expect_heartbeat(s).await,
         }
     }
 

@@ -62,6 +62,7 @@ mod liveness;
 
 pub struct Exec<'a> {
     pub case: &'a Case,
+    steps: &'a [ServerStep],
     pub rev: EioRevision,
     pub sio: Option<SioRevision>,
     pub path: String,
@@ -88,23 +89,23 @@ pub struct Exec<'a> {
 }
 
 impl super::engine::Role for Exec<'_> {
-    type Step = Step;
+    type Step = ServerStep;
     type Stop = Stop;
 
-    fn kind(step: &Step) -> &'static str {
+    fn kind(step: &ServerStep) -> &'static str {
         step.kind()
     }
     fn transcript(&self) -> &Transcript {
         &self.transcript
     }
-    fn before(&mut self, number: usize, step: &Step) {
+    fn before(&mut self, number: usize, step: &ServerStep) {
         self.note_background_answered(number, step);
         self.should_mark = self.should_failures.len();
     }
-    async fn run_step(&mut self, step: &Step) -> StepResult {
+    async fn run_step(&mut self, step: &ServerStep) -> StepResult {
         self.step(step).await
     }
-    fn after(&mut self, number: usize, step: &Step) -> StepResult {
+    fn after(&mut self, number: usize, step: &ServerStep) -> StepResult {
         for f in &mut self.should_failures[self.should_mark..] {
             *f = format!("step {number} ({}): {f}", step.kind());
         }
@@ -115,6 +116,7 @@ impl super::engine::Role for Exec<'_> {
 impl<'a> Exec<'a> {
     pub fn new(
         case: &'a Case,
+        steps: &'a [ServerStep],
         base: &str,
         path: &str,
         events: Option<mpsc::Receiver<Value>>,
@@ -131,6 +133,7 @@ impl<'a> Exec<'a> {
         vars.set("maxPayload", case.def.fixture.max_http_buffer_size_or_default().to_string());
         Ok(Exec {
             case,
+            steps,
             rev,
             sio: case.revision.sio(),
             path: path.to_string(),
@@ -186,8 +189,8 @@ impl<'a> Exec<'a> {
     }
 
     pub async fn run(&mut self) -> StepResult {
-        let steps = self.case.def.steps.clone();
-        super::engine::drive(self, &steps).await?;
+        let steps = self.steps;
+        super::engine::drive(self, steps).await?;
         if !self.should_failures.is_empty() {
             return Err(Stop::Should(format!(
                 "SHOULD not met (beyond the protocol text, what the reference server does): {}",
@@ -233,35 +236,33 @@ impl<'a> Exec<'a> {
         v
     }
 
-    async fn step(&mut self, step: &Step) -> StepResult {
+    async fn step(&mut self, step: &ServerStep) -> StepResult {
         match step {
-            Step::Handshake(s) => self.handshake(s).await,
-            Step::Http(s) => self.http_step(s).await,
-            Step::Await(s) => self.await_step(s).await,
-            Step::Send(s) => self.send(s).await,
-            Step::Expect(s) => self.expect(s).await,
-            Step::ExpectClosed(s) => self.expect_closed(s).await,
-            Step::ExpectSilence(s) => self.expect_silence(s).await,
-            Step::Upgrade(s) => self.upgrade(s).await,
-            Step::WsConnect(s) => self.ws_connect(s).await,
-            Step::Heartbeat(s) => self.heartbeat(s).await,
-            Step::Sleep(s) => {
+            ServerStep::Handshake(s) => self.handshake(s).await,
+            ServerStep::Http(s) => self.http_step(s).await,
+            ServerStep::Await(s) => self.await_step(s).await,
+            ServerStep::Send(s) => self.send(s).await,
+            ServerStep::Expect(s) => self.expect(s).await,
+            ServerStep::ExpectClosed(s) => self.expect_closed(s).await,
+            ServerStep::ExpectSilence(s) => self.expect_silence(s).await,
+            ServerStep::Upgrade(s) => self.upgrade(s).await,
+            ServerStep::WsConnect(s) => self.ws_connect(s).await,
+            ServerStep::Heartbeat(s) => self.heartbeat(s).await,
+            ServerStep::Sleep(s) => {
                 let ms = self.delay(&s.ms)?;
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 Ok(())
             }
-            Step::ServerEvent(s) => self.server_event(s).await,
-            Step::Drop(s) => {
+            ServerStep::ServerEvent(s) => self.server_event(s).await,
+            ServerStep::Drop(s) => {
                 let name = Self::session_name(&s.session);
                 self.session(&name)?.drop_transport();
                 Ok(())
             }
-            Step::Alive(s) => self.alive(s).await,
-            Step::Tcp(s) => self.tcp(s).await,
-            Step::SidQuality(s) => self.sid_quality(s).await,
-            Step::Settle(s) => self.settle(s).await,
-            // The loader keeps client steps out of server suites; see run/client_exec.rs.
-            other => Err(Stop::Error(format!("suite error: `{}` is a client-suite step", other.kind()))),
+            ServerStep::Alive(s) => self.alive(s).await,
+            ServerStep::Tcp(s) => self.tcp(s).await,
+            ServerStep::SidQuality(s) => self.sid_quality(s).await,
+            ServerStep::Settle(s) => self.settle(s).await,
         }
     }
 

@@ -49,7 +49,7 @@ pub struct Planned {
 pub fn plan(target: &Target, cases: &[Case]) -> Vec<Planned> {
     cases
         .iter()
-        .filter(|c| c.role == target.role())
+        .filter(|c| c.role() == target.role())
         .filter(|c| match target {
             Target::Process { def, .. } => def.runs_suite(&c.suite),
             Target::Url { .. } => true,
@@ -120,16 +120,19 @@ async fn run_case_inner(
             return (Verdict::Unsupported, format!("the target does not declare capability `{need}`"));
         }
     }
-    if case.role == crate::suite::Role::Server {
+    if case.role() == crate::suite::Role::Server {
         if let Some(why) = target.missing_handler(&case.def.handlers) {
             return (Verdict::Unsupported, why);
         }
     }
     let scale = opts.time_scale;
     let key = format!("c{}", NEXT_KEY.fetch_add(1, Ordering::Relaxed));
-    if case.role == crate::suite::Role::Client {
-        return client_exec::run_client_case(target, p, &key, opts, transcript, redactor).await;
-    }
+    let steps = match &case.def.steps {
+        crate::suite::Steps::Client(steps) => {
+            return client_exec::run_client_case(target, p, steps, &key, opts, transcript, redactor).await
+        }
+        crate::suite::Steps::Server(steps) => steps,
+    };
     let req = ServerRequest { key, layer: case.layer, fixture: &case.def.fixture, allow_eio3: p.allow_eio3 };
     let server = match target.server(req, timing::scaled(scale, timing::SERVER_START_MS)).await {
         Ok(s) => s,
@@ -139,7 +142,7 @@ async fn run_case_inner(
     if let Some(port) = server.base.rsplit(':').next() {
         redactor.add(port, "port");
     }
-    let mut exec = match Exec::new(case, &server.base, &server.path, None, scale, transcript.clone()) {
+    let mut exec = match Exec::new(case, steps, &server.base, &server.path, None, scale, transcript.clone()) {
         Ok(e) => e,
         Err(e) => return (Verdict::Error, e.to_string()),
     };
@@ -293,8 +296,9 @@ fn lanes(target: &Target, opts: &RunOptions, cases: usize) -> usize {
 /// A case whose input keeps the server's CPU busy: hundreds of packets (held connections, even
 /// many, mostly wait).
 fn floods(case: &Case) -> bool {
-    use crate::suite::steps::Step;
-    case.def.steps.iter().any(|s| matches!(s, Step::Send(s) if s.repeat.is_some_and(|n| n >= 100)))
+    use crate::suite::{steps::ServerStep, Steps};
+    let Steps::Server(steps) = &case.def.steps else { return false };
+    steps.iter().any(|s| matches!(s, ServerStep::Send(s) if s.repeat.is_some_and(|n| n >= 100)))
 }
 
 async fn run_alone(

@@ -1,11 +1,32 @@
 //! The client-suite step vocabulary (`[suite] role = "client"`): configure and drive the mock
 //! server, command the client target through its driver, and check what the mock saw and what
-//! the driver reported. Documented for suite authors in `suites/client-vocabulary.md`.
+//! the driver reported. Documented for suite authors in `suites/README.md` ("Client suites").
 use super::model::Transport;
-use super::steps::{Delay, PacketMatch, PacketSpec};
+use super::steps::{Delay, PacketMatch, PacketSpec, SleepStep};
+use super::vocabulary::vocabulary;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+vocabulary! {
+    /// The steps of client suites: the harness is the mock server and commands the client.
+    pub enum ClientStep {
+        "sleep" => Sleep(SleepStep),
+        "mock" => Mock(MockStep),
+        "mock_send" => MockSend(MockSendStep),
+        "mock_close" => MockClose(MockCloseStep),
+        "client_connect" => ClientConnect(ClientConnectStep),
+        "client_emit" => ClientEmit(ClientEmitStep),
+        "client_ack" => ClientAck(ClientAckStep),
+        "client_send" => ClientSend(ClientSendStep),
+        "client_disconnect" => ClientDisconnect(ClientOnlyStep),
+        "client_close" => ClientClose(ClientOnlyStep),
+        "expect_request" => ExpectRequest(ExpectRequestStep),
+        "expect_client_packet" => ExpectClientPacket(ExpectClientPacketStep),
+        "expect_report" => ExpectReport(ExpectReportStep),
+        "expect_heartbeat" => ExpectHeartbeat(ExpectHeartbeatStep),
+    }
+}
 
 /// `do = "mock"`: how the mock server behaves from now on. Only the fields given change;
 /// the rest keeps its current value (initially the standard fixture's behaviour).

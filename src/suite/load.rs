@@ -1,5 +1,8 @@
 //! Loading suite files, with errors that name the file, the line and what is wrong.
-use super::model::{CaseDef, Layer, Revision, Role, SuiteFile};
+use super::model::{CaseDef, Layer, Revision, Role};
+use super::read::{line_of, line_of_id, read};
+use super::steps::ServerStep;
+use super::vocabulary::Steps;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,8 +26,6 @@ pub struct Case {
     pub suite: String,
     pub revision: Revision,
     pub layer: Layer,
-    /// Server suite (the harness is a client) or client suite (the harness plays the server).
-    pub role: Role,
     pub file: PathBuf,
     /// Run with a witness session, alone on a driver of its own (`[suite] witness`).
     pub witness: bool,
@@ -38,6 +39,12 @@ pub const MEMORY_LIMIT_MB: u64 = 256;
 impl Case {
     pub fn id(&self) -> &str {
         &self.def.id
+    }
+
+    /// Server case (the harness is a client) or client case (the harness plays the server),
+    /// as its steps' vocabulary says.
+    pub fn role(&self) -> Role {
+        self.def.steps.role()
     }
 }
 
@@ -91,58 +98,9 @@ pub fn load_all(dir: &Path, others: &[&str]) -> Result<Suites, SuiteError> {
     Ok(out)
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let upto = &text[..offset.min(text.len())];
-    let line = upto.matches('\n').count() + 1;
-    let col = upto.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, col)
-}
-
-/// Line of the `id = "…"` entry of a case, so semantic errors point somewhere useful.
-fn line_of_id(text: &str, id: &str) -> usize {
-    let needle = format!("\"{id}\"");
-    text.lines().position(|l| l.trim_start().starts_with("id") && l.contains(&needle)).map(|i| i + 1).unwrap_or(1)
-}
-
-/// Line of a case's field, of its `step`-th `[[case.step]]` (0-based), or of a field inside
-/// that step, counted from the case's `id` line up to the next `[[case]]`.
-fn line_of(text: &str, id: &str, step: Option<usize>, field: Option<&str>) -> usize {
-    let id_line = line_of_id(text, id);
-    let lines: Vec<&str> = text.lines().collect();
-    let case_end = (id_line..lines.len()).find(|&i| lines[i].trim() == "[[case]]").unwrap_or(lines.len());
-    let key = |l: &str, f: &str| l.trim_start().strip_prefix(f).is_some_and(|r| r.trim_start().starts_with('='));
-    let Some(n) = step else {
-        let found = field.and_then(|f| (id_line - 1..case_end).find(|&i| key(lines[i], f)));
-        return found.map(|i| i + 1).unwrap_or(id_line);
-    };
-    let Some(start) = (id_line..case_end).filter(|&i| lines[i].trim() == "[[case.step]]").nth(n) else { return id_line };
-    let end = (start + 1..case_end).find(|&i| lines[i].trim_start().starts_with("[[")).unwrap_or(case_end);
-    // The field as a key of the step, else inside an inline table (`packets = [{ binary = … }]`).
-    let inline = |l: &str, f: &str| {
-        l.match_indices(f).any(|(at, _)| {
-            let before = l[..at].chars().next_back();
-            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && l[at + f.len()..].trim_start().starts_with('=')
-        })
-    };
-    let found =
-        field.and_then(|f| (start + 1..end).find(|&i| key(lines[i], f)).or_else(|| (start + 1..end).find(|&i| inline(lines[i], f))));
-    found.unwrap_or(start) + 1
-}
-
 pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
     let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io { file: file.to_path_buf(), source })?;
-    let parsed: SuiteFile = toml::from_str(&text).map_err(|e| {
-        let (mut line, mut col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-        let message = e.message().trim().to_string();
-        // An unknown field is reported on its table (a step's `[[case.step]]`): point at the key.
-        if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            let is_key = |l: &str| l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('='));
-            if let Some(i) = text.lines().enumerate().skip(line.saturating_sub(1)).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
-                (line, col) = (i + 1, 1);
-            }
-        }
-        SuiteError::Syntax { file: file.to_path_buf(), line, col, message }
-    })?;
+    let parsed = read(file, &text)?;
     let dir_name = file.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let at = |id: &str, message: String| {
         let line = line_of_id(&text, id);
@@ -177,24 +135,10 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
         if def.steps.is_empty() {
             return Err(at(&def.id, format!("case `{}` has no [[case.step]]", def.id)));
         }
-        for step in &def.steps {
-            if step.is_client_step() != (parsed.suite.role == Role::Client) && step.kind() != "sleep" {
-                return Err(at(
-                    &def.id,
-                    format!(
-                        "case `{}`: step `{}` is for {} suites; this is a {} suite (`[suite] role`)",
-                        def.id,
-                        step.kind(),
-                        if step.is_client_step() { "client" } else { "server" },
-                        parsed.suite.role.as_str()
-                    ),
-                ));
-            }
-        }
         if let Err(p) = super::validate::check_case(&def, &parsed.suite) {
             let line = line_of(&text, &def.id, p.step, p.field);
             let place = match p.step {
-                Some(i) => format!("case `{}`, step {} ({})", def.id, i + 1, def.steps[i].kind()),
+                Some(i) => format!("case `{}`, step {} ({})", def.id, i + 1, def.steps.kind(i)),
                 None => format!("case `{}`", def.id),
             };
             return Err(SuiteError::Syntax { file: file.to_path_buf(), line, col: 1, message: format!("{place}: {}", p.message) });
@@ -213,7 +157,6 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, SuiteError> {
             suite: parsed.suite.name.clone(),
             revision: parsed.suite.revision,
             layer: parsed.suite.layer,
-            role: parsed.suite.role,
             file: file.to_path_buf(),
             witness: parsed.suite.witness,
             memory_limit_mb: parsed.suite.memory_limit_mb.unwrap_or(MEMORY_LIMIT_MB),
@@ -247,7 +190,6 @@ fn through_socket_io(c: &Case, rev: Revision) -> Result<Case, String> {
 
 /// One case per transport when it lists both (`each_transport`); its handshakes use that one.
 fn per_transport(c: &Case) -> Vec<Case> {
-    use super::steps::Step;
     if c.def.transports.len() < 2 {
         return vec![c.clone()];
     }
@@ -258,9 +200,11 @@ fn per_transport(c: &Case) -> Vec<Case> {
             let mut def = (*c.def).clone();
             def.id = format!("{}/{}", def.id, t.as_str());
             def.transports = vec![t];
-            for step in &mut def.steps {
-                if let Step::Handshake(h) = step {
-                    h.transport = t;
+            if let Steps::Server(steps) = &mut def.steps {
+                for step in steps {
+                    if let ServerStep::Handshake(h) = step {
+                        h.transport = t;
+                    }
                 }
             }
             Case { def: Arc::new(def), ..c.clone() }

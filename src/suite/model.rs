@@ -1,13 +1,15 @@
 //! The suite file model: what a person writes in `suites/**/*.toml`.
+use super::vocabulary::Steps;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// A suite file whose steps are read as `S`: the vocabulary of the role its header names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SuiteFile {
+pub struct SuiteFile<S> {
     pub suite: SuiteHeader,
     #[serde(default, rename = "case")]
-    pub cases: Vec<CaseDef>,
+    pub cases: Vec<CaseDef<S>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +114,12 @@ impl Role {
             Role::Client => "client",
         }
     }
+    pub fn other(self) -> Role {
+        match self {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -162,9 +170,11 @@ impl Transport {
     }
 }
 
+/// A case as written; `S` is how its steps are held: one role's `Vec` while the file is read,
+/// [`Steps`] once loaded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CaseDef {
+pub struct CaseDef<S = Steps> {
     pub id: String,
     pub title: String,
     pub requirement: String,
@@ -191,7 +201,28 @@ pub struct CaseDef {
     #[serde(default = "yes")]
     pub auto_pong: bool,
     #[serde(rename = "step")]
-    pub steps: Vec<crate::suite::steps::Step>,
+    pub steps: S,
+}
+
+impl<S> CaseDef<S> {
+    /// The same case with its steps held as `f` makes them.
+    pub fn map_steps<T>(self, f: impl FnOnce(S) -> T) -> CaseDef<T> {
+        CaseDef {
+            id: self.id,
+            title: self.title,
+            requirement: self.requirement,
+            source: self.source,
+            level: self.level,
+            transports: self.transports,
+            revisions: self.revisions,
+            fixture: self.fixture,
+            needs: self.needs,
+            handlers: self.handlers,
+            deadline_ms: self.deadline_ms,
+            auto_pong: self.auto_pong,
+            steps: f(self.steps),
+        }
+    }
 }
 
 fn yes() -> bool {

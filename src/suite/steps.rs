@@ -1,116 +1,48 @@
-//! The step vocabulary suites compose. Each step is a TOML table `[[case.step]]` with `do = "<kind>"`.
+//! The server-suite step vocabulary, and what both roles' steps share (packets to send and to
+//! match, durations, `sleep`). Each step is a TOML table `[[case.step]]` with `do = "<kind>"`.
 use super::model::{StrMap, Transport};
+use super::vocabulary::vocabulary;
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
-pub enum Step {
-    /// Open an Engine.IO session (polling or websocket handshake) and capture its open packet.
-    Handshake(HandshakeStep),
-    /// One raw HTTP request, for deliberately wrong traffic or precise checks.
-    Http(HttpStep),
-    /// Wait for a background `http` step and check its response.
-    Await(AwaitStep),
-    /// Send packets on a session (POST over polling, frames over websocket).
-    Send(SendStep),
-    /// Receive packets on a session until the listed ones arrived, in order.
-    Expect(ExpectStep),
-    /// The session must end: close packet, HTTP 400, or the websocket closing.
-    ExpectClosed(ExpectClosedStep),
-    /// No packet other than ping/noop may arrive for a while (websocket sessions).
-    ExpectSilence(SilenceStep),
-    /// Upgrade a polling session to websocket: probe, `3probe`, `5`.
-    Upgrade(UpgradeStep),
-    /// Open a raw websocket (no handshake read), to check refusals.
-    WsConnect(WsConnectStep),
-    /// Heartbeat rounds: v4 waits for server pings (and measures them), v3 sends pings.
-    Heartbeat(HeartbeatStep),
-    Sleep(SleepStep),
-    /// A server-side event reported by the target's driver.
-    ServerEvent(ServerEventStep),
-    /// Drop a session's transport abruptly (no close packet).
-    Drop(DropStep),
-    /// Prove the session is alive right now (a heartbeat exchange), before a check that
-    /// expects it refused or closed; raw requests on it must then be answered in time.
-    Alive(AliveStep),
-    /// Raw bytes on fresh TCP connections (half-open requests, slowloris, lying headers).
-    Tcp(TcpStep),
-    /// Collect many handshake sids and judge how guessable they are.
-    SidQuality(SidQualityStep),
-    /// Wait until the server has dealt with what a session sent: it ended the session, or it
-    /// answered a follow-up sent after it on the same session. A wait, not a check.
-    Settle(SettleStep),
-    // Client suites only (`[suite] role = "client"`); see `client_steps.rs`.
-    Mock(super::client_steps::MockStep),
-    MockSend(super::client_steps::MockSendStep),
-    MockClose(super::client_steps::MockCloseStep),
-    ClientConnect(super::client_steps::ClientConnectStep),
-    ClientEmit(super::client_steps::ClientEmitStep),
-    ClientAck(super::client_steps::ClientAckStep),
-    ClientSend(super::client_steps::ClientSendStep),
-    ClientDisconnect(super::client_steps::ClientOnlyStep),
-    ClientClose(super::client_steps::ClientOnlyStep),
-    ExpectRequest(super::client_steps::ExpectRequestStep),
-    ExpectClientPacket(super::client_steps::ExpectClientPacketStep),
-    ExpectReport(super::client_steps::ExpectReportStep),
-    ExpectHeartbeat(super::client_steps::ExpectHeartbeatStep),
-}
-
-impl Step {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Step::Handshake(_) => "handshake",
-            Step::Http(_) => "http",
-            Step::Await(_) => "await",
-            Step::Send(_) => "send",
-            Step::Expect(_) => "expect",
-            Step::ExpectClosed(_) => "expect_closed",
-            Step::ExpectSilence(_) => "expect_silence",
-            Step::Upgrade(_) => "upgrade",
-            Step::WsConnect(_) => "ws_connect",
-            Step::Heartbeat(_) => "heartbeat",
-            Step::Sleep(_) => "sleep",
-            Step::ServerEvent(_) => "server_event",
-            Step::Drop(_) => "drop",
-            Step::Alive(_) => "alive",
-            Step::Tcp(_) => "tcp",
-            Step::SidQuality(_) => "sid_quality",
-            Step::Settle(_) => "settle",
-            Step::Mock(_) => "mock",
-            Step::MockSend(_) => "mock_send",
-            Step::MockClose(_) => "mock_close",
-            Step::ClientConnect(_) => "client_connect",
-            Step::ClientEmit(_) => "client_emit",
-            Step::ClientAck(_) => "client_ack",
-            Step::ClientSend(_) => "client_send",
-            Step::ClientDisconnect(_) => "client_disconnect",
-            Step::ClientClose(_) => "client_close",
-            Step::ExpectRequest(_) => "expect_request",
-            Step::ExpectClientPacket(_) => "expect_client_packet",
-            Step::ExpectReport(_) => "expect_report",
-            Step::ExpectHeartbeat(_) => "expect_heartbeat",
-        }
-    }
-
-    /// Steps of the client vocabulary (the mock server and the client driver).
-    pub fn is_client_step(&self) -> bool {
-        matches!(
-            self,
-            Step::Mock(_)
-                | Step::MockSend(_)
-                | Step::MockClose(_)
-                | Step::ClientConnect(_)
-                | Step::ClientEmit(_)
-                | Step::ClientAck(_)
-                | Step::ClientSend(_)
-                | Step::ClientDisconnect(_)
-                | Step::ClientClose(_)
-                | Step::ExpectRequest(_)
-                | Step::ExpectClientPacket(_)
-                | Step::ExpectReport(_)
-                | Step::ExpectHeartbeat(_)
-        )
+vocabulary! {
+    /// The steps of server suites: the harness is a client of the server target.
+    pub enum ServerStep {
+        /// Open an Engine.IO session (polling or websocket handshake) and capture its open packet.
+        "handshake" => Handshake(HandshakeStep),
+        /// One raw HTTP request, for deliberately wrong traffic or precise checks.
+        "http" => Http(HttpStep),
+        /// Wait for a background `http` step and check its response.
+        "await" => Await(AwaitStep),
+        /// Send packets on a session (POST over polling, frames over websocket).
+        "send" => Send(SendStep),
+        /// Receive packets on a session until the listed ones arrived, in order.
+        "expect" => Expect(ExpectStep),
+        /// The session must end: close packet, HTTP 400, or the websocket closing.
+        "expect_closed" => ExpectClosed(ExpectClosedStep),
+        /// No packet other than ping/noop may arrive for a while (websocket sessions).
+        "expect_silence" => ExpectSilence(SilenceStep),
+        /// Upgrade a polling session to websocket: probe, `3probe`, `5`.
+        "upgrade" => Upgrade(UpgradeStep),
+        /// Open a raw websocket (no handshake read), to check refusals.
+        "ws_connect" => WsConnect(WsConnectStep),
+        /// Heartbeat rounds: v4 waits for server pings (and measures them), v3 sends pings.
+        "heartbeat" => Heartbeat(HeartbeatStep),
+        "sleep" => Sleep(SleepStep),
+        /// A server-side event reported by the target's driver.
+        "server_event" => ServerEvent(ServerEventStep),
+        /// Drop a session's transport abruptly (no close packet).
+        "drop" => Drop(DropStep),
+        /// Prove the session is alive right now (a heartbeat exchange), before a check that
+        /// expects it refused or closed; raw requests on it must then be answered in time.
+        "alive" => Alive(AliveStep),
+        /// Raw bytes on fresh TCP connections (half-open requests, slowloris, lying headers).
+        "tcp" => Tcp(TcpStep),
+        /// Collect many handshake sids and judge how guessable they are.
+        "sid_quality" => SidQuality(SidQualityStep),
+        /// Wait until the server has dealt with what a session sent: it ended the session, or it
+        /// answered a follow-up sent after it on the same session. A wait, not a check.
+        "settle" => Settle(SettleStep),
     }
 }
 

@@ -16,8 +16,10 @@
 //! - client suites: `client_connect` options are a table; `fixture` and `auto_pong` do not
 //!   apply (the mock is configured by `mock` steps);
 //! - `should` checks (reference-server behaviour beyond the protocol text) are well-formed.
+use super::client_steps::ClientStep;
 use super::model::{CaseDef, FixtureSpec, Layer, Role, SuiteHeader};
 use super::steps::*;
+use super::vocabulary::Steps;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -61,10 +63,19 @@ pub fn check_case(def: &CaseDef, header: &SuiteHeader) -> Check {
             return Err(bad(None, "auto_pong", "`auto_pong` does not apply to a client suite: the mock answers as its `mock` steps say"));
         }
     }
-    let mut sessions: HashSet<String> = HashSet::new();
-    let mut background: HashSet<String> = HashSet::new();
-    for (i, step) in def.steps.iter().enumerate() {
-        cx.step(i, step, &mut sessions, &mut background)?;
+    match &def.steps {
+        Steps::Server(steps) => {
+            let mut sessions: HashSet<String> = HashSet::new();
+            let mut background: HashSet<String> = HashSet::new();
+            for (i, step) in steps.iter().enumerate() {
+                cx.server_step(i, step, &mut sessions, &mut background)?;
+            }
+        }
+        Steps::Client(steps) => {
+            for (i, step) in steps.iter().enumerate() {
+                cx.client_step(i, step)?;
+            }
+        }
     }
     Ok(())
 }
@@ -74,7 +85,7 @@ fn session_of(s: &Option<String>) -> String {
 }
 
 impl Cx<'_> {
-    fn step(&self, i: usize, step: &Step, sessions: &mut HashSet<String>, background: &mut HashSet<String>) -> Check {
+    fn server_step(&self, i: usize, step: &ServerStep, sessions: &mut HashSet<String>, background: &mut HashSet<String>) -> Check {
         let at = Some(i);
         let uses = |s: &Option<String>, sessions: &HashSet<String>| -> Check {
             let name = session_of(s);
@@ -85,13 +96,13 @@ impl Cx<'_> {
             }
         };
         match step {
-            Step::Handshake(s) => {
+            ServerStep::Handshake(s) => {
                 if let Some(p) = &s.open {
                     self.pattern(at, "open", p, false)?;
                 }
                 sessions.insert(session_of(&s.session));
             }
-            Step::Http(s) => {
+            ServerStep::Http(s) => {
                 if s.background && s.name.is_none() {
                     return Err(bad(at, "background", "a background http step needs a `name` to `await` it by"));
                 }
@@ -116,7 +127,7 @@ impl Cx<'_> {
                     background.insert(n.clone());
                 }
             }
-            Step::Await(s) => {
+            ServerStep::Await(s) => {
                 if !background.remove(&s.name) {
                     return Err(bad(at, "name", format!("no earlier background http step named `{}` is left to await", s.name)));
                 }
@@ -124,17 +135,17 @@ impl Cx<'_> {
                     self.http_expect(at, e)?;
                 }
             }
-            Step::Send(s) if s.repeat.is_some_and(|n| n == 0 || n > 100_000) => {
+            ServerStep::Send(s) if s.repeat.is_some_and(|n| n == 0 || n > 100_000) => {
                 return Err(bad(at, "repeat", "`repeat` is between 1 and 100000"));
             }
-            Step::Send(s) => {
+            ServerStep::Send(s) => {
                 uses(&s.session, sessions)?;
                 self.to_send(at, &s.packets)?;
                 if let Some(p) = &s.json {
                     self.pattern(at, "json", p, false)?;
                 }
             }
-            Step::Expect(s) => {
+            ServerStep::Expect(s) => {
                 uses(&s.session, sessions)?;
                 self.to_match(at, &s.packets)?;
                 if s.unordered && !s.packets.iter().all(|m| matches!(m, PacketMatch::Table(MatchTable { sio: Some(_), .. }))) {
@@ -152,38 +163,38 @@ impl Cx<'_> {
                     self.to_match(at, sh)?;
                 }
             }
-            Step::ExpectClosed(s) => {
+            ServerStep::ExpectClosed(s) => {
                 uses(&s.session, sessions)?;
                 if let Some(d) = &s.within_ms {
                     self.delay(at, "within_ms", d)?;
                 }
             }
-            Step::ExpectSilence(s) => {
+            ServerStep::ExpectSilence(s) => {
                 uses(&s.session, sessions)?;
                 self.delay(at, "ms", &s.ms)?;
             }
-            Step::Upgrade(s) => uses(&s.session, sessions)?,
-            Step::WsConnect(s) => {
+            ServerStep::Upgrade(s) => uses(&s.session, sessions)?,
+            ServerStep::WsConnect(s) => {
                 if s.refused_status.is_none() {
                     sessions.insert(s.session.clone());
                 }
             }
-            Step::Heartbeat(s) => uses(&s.session, sessions)?,
-            Step::Sleep(s) => self.delay(at, "ms", &s.ms)?,
-            Step::ServerEvent(s) => {
+            ServerStep::Heartbeat(s) => uses(&s.session, sessions)?,
+            ServerStep::Sleep(s) => self.delay(at, "ms", &s.ms)?,
+            ServerStep::ServerEvent(s) => {
                 if let Some(p) = &s.fields {
                     self.pattern(at, "fields", p, false)?;
                 }
             }
-            Step::Drop(s) => uses(&s.session, sessions)?,
-            Step::Alive(s) => uses(&s.session, sessions)?,
-            Step::Settle(s) => {
+            ServerStep::Drop(s) => uses(&s.session, sessions)?,
+            ServerStep::Alive(s) => uses(&s.session, sessions)?,
+            ServerStep::Settle(s) => {
                 uses(&s.session, sessions)?;
                 if s.within_ms.is_some_and(|n| n == 0 || n > 10_000) {
                     return Err(bad(at, "within_ms", "`within_ms` is between 1 and 10000"));
                 }
             }
-            Step::Tcp(s) => {
+            ServerStep::Tcp(s) => {
                 if s.connections.is_some_and(|n| n == 0 || n > 500) {
                     return Err(bad(at, "connections", "`connections` is between 1 and 500"));
                 }
@@ -191,20 +202,32 @@ impl Cx<'_> {
                     return Err(bad(at, "hold_ms", "`hold_ms` is at most 10000"));
                 }
             }
-            Step::SidQuality(s) => {
+            ServerStep::SidQuality(s) => {
                 if s.count.is_some_and(|n| !(10..=1000).contains(&n)) {
                     return Err(bad(at, "count", "`count` is between 10 and 1000"));
                 }
             }
-            Step::Mock(_) | Step::MockClose(_) | Step::ClientAck(_) | Step::ClientDisconnect(_) | Step::ClientClose(_) => {}
-            Step::MockSend(s) => self.to_send(at, &s.packets)?,
-            Step::ClientConnect(s) => {
+        }
+        Ok(())
+    }
+
+    fn client_step(&self, i: usize, step: &ClientStep) -> Check {
+        let at = Some(i);
+        match step {
+            ClientStep::Sleep(s) => self.delay(at, "ms", &s.ms)?,
+            ClientStep::Mock(_)
+            | ClientStep::MockClose(_)
+            | ClientStep::ClientAck(_)
+            | ClientStep::ClientDisconnect(_)
+            | ClientStep::ClientClose(_) => {}
+            ClientStep::MockSend(s) => self.to_send(at, &s.packets)?,
+            ClientStep::ClientConnect(s) => {
                 if s.options.as_ref().is_some_and(|o| !o.is_object()) {
                     return Err(bad(at, "options", "client_connect `options` must be a table"));
                 }
             }
-            Step::ClientEmit(_) | Step::ClientSend(_) => {}
-            Step::ExpectRequest(s) => {
+            ClientStep::ClientEmit(_) | ClientStep::ClientSend(_) => {}
+            ClientStep::ExpectRequest(s) => {
                 for v in s.query.values() {
                     self.pattern(at, "query", v, true)?;
                 }
@@ -218,13 +241,13 @@ impl Cx<'_> {
                     self.delay(at, "within_ms", d)?;
                 }
             }
-            Step::ExpectClientPacket(s) => {
+            ClientStep::ExpectClientPacket(s) => {
                 self.to_match(at, &s.packets)?;
                 if let Some(d) = &s.within_ms {
                     self.delay(at, "within_ms", d)?;
                 }
             }
-            Step::ExpectReport(s) => {
+            ClientStep::ExpectReport(s) => {
                 if let Some(p) = &s.fields {
                     self.pattern(at, "fields", p, false)?;
                 }
@@ -235,7 +258,7 @@ impl Cx<'_> {
                     self.delay(at, "not_before_ms", d)?;
                 }
             }
-            Step::ExpectHeartbeat(_) => {}
+            ClientStep::ExpectHeartbeat(_) => {}
         }
         Ok(())
     }
@@ -453,12 +476,10 @@ fn placeholders(s: &str) -> String {
 fn collect_captures(def: &CaseDef, out: &mut HashSet<String>) {
     // Captures can sit in any pattern (JSON values, sio patterns, fields); the debug text of
     // the steps holds them all.
-    for step in &def.steps {
-        let text = format!("{step:?}");
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("$set:") {
-            rest = &rest[i + 5..];
-            out.insert(rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect());
-        }
+    let text = format!("{:?}", def.steps);
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("$set:") {
+        rest = &rest[i + 5..];
+        out.insert(rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect());
     }
 }

@@ -14,7 +14,7 @@
 //!   (v4 sessions get their pongs from `auto_pong`) — [`Exec::v3_polling_keepalive`].
 use super::{fail, Exec, StepResult, Stop};
 use crate::protocol::eio::{self, Data, EioRevision, Packet, PacketType};
-use crate::suite::steps::{AliveStep, Step};
+use crate::suite::steps::{AliveStep, ServerStep};
 use crate::wire::http::Request;
 use crate::wire::http::Response;
 use crate::wire::session::Conn;
@@ -145,8 +145,8 @@ impl Exec<'_> {
     /// GET, a close packet, a ping): one already answered before such a step acts was not
     /// pending when the case needed it (the session ended or moved on by itself), so what it
     /// got proves nothing. Noted here, judged at its `await`.
-    pub(super) fn note_background_answered(&mut self, n: usize, step: &Step) {
-        if matches!(step, Step::Await(_) | Step::Sleep(_) | Step::ServerEvent(_)) {
+    pub(super) fn note_background_answered(&mut self, n: usize, step: &ServerStep) {
+        if matches!(step, ServerStep::Await(_) | ServerStep::Sleep(_) | ServerStep::ServerEvent(_)) {
             return;
         }
         for (name, h) in &self.background {
