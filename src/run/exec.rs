@@ -335,9 +335,10 @@ impl<'a> Exec<'a> {
         if s.background {
             let name = s.name.clone().ok_or_else(|| Stop::Error("suite error: a background http step needs a name".into()))?;
             let http = self.http.clone();
+            self.live.background_at.insert(name.clone(), Instant::now());
             self.background.insert(name, tokio::spawn(async move { http.send(req).await }));
             // Let the request reach the server before the next step.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(timing::BACKGROUND_REACH_MS)).await;
             return Ok(());
         }
         // On a session an `alive` step vouched for, the answer must come while the session

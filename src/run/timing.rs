@@ -41,6 +41,12 @@ pub const STAY_CONNECTED_GRACE_MS: u64 = 100;
 /// A `tcp` step's connections are held open this long without `hold_ms`; a `settle` step
 /// waits this long for its sign without `within_ms`.
 pub const HOLD_MS: u64 = 1000;
+/// How long a background request is given to reach the server before the next step acts
+/// (30 ms was too little on a loaded machine).
+pub const BACKGROUND_REACH_MS: u64 = 100;
+/// How much later than it meant to act the harness may be before what a server did
+/// meanwhile is put down to the harness (its own scheduling lag), not to the server.
+pub const HARNESS_LAG_SLACK_MS: u64 = 100;
 pub const SETTLE_MS: u64 = 1000;
 
 /// The witness: how long it waits for each answer before it calls the server unavailable,

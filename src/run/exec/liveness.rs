@@ -13,6 +13,7 @@
 //! - while a step waits on a v3 polling session the harness keeps pinging, like a real client
 //!   (v4 sessions get their pongs from `auto_pong`) — [`Exec::v3_polling_keepalive`].
 use super::{fail, Exec, StepResult, Stop};
+use crate::run::timing;
 use crate::protocol::eio::{self, Data, EioRevision, Packet, PacketType};
 use crate::suite::steps::{AliveStep, ServerStep};
 use crate::wire::http::Request;
@@ -34,8 +35,11 @@ pub struct Live {
     at: HashMap<String, Instant>,
     /// Sessions an `alive` step vouched for: raw requests on them must be answered in time.
     armed: HashMap<String, ()>,
-    /// Background requests already answered when a later step was about to act: name → step.
-    early: HashMap<String, String>,
+    /// Background requests already answered when a later step was about to act: name → step,
+    /// and how late the harness itself was to act when that lateness could explain it.
+    early: HashMap<String, (String, Option<u64>)>,
+    /// When each background request was sent.
+    pub(super) background_at: HashMap<String, Instant>,
 }
 
 impl Live {
@@ -149,19 +153,30 @@ impl Exec<'_> {
         if matches!(step, ServerStep::Await(_) | ServerStep::Sleep(_) | ServerStep::ServerEvent(_)) {
             return;
         }
+        let allowed = timing::BACKGROUND_REACH_MS + timing::HARNESS_LAG_SLACK_MS;
         for (name, h) in &self.background {
             if h.is_finished() && !self.live.early.contains_key(name) {
-                self.live.early.insert(name.clone(), format!("step {n} ({})", step.kind()));
+                let waited = self.live.background_at.get(name).map(|at| at.elapsed().as_millis() as u64);
+                let late = waited.filter(|&ms| ms > allowed);
+                self.live.early.insert(name.clone(), (format!("step {n} ({})", step.kind()), late));
             }
         }
     }
 
     pub(super) fn answered_too_early(&mut self, name: &str, result: &Result<Response, WireError>) -> StepResult {
-        let Some(step) = self.live.early.remove(name) else { return Ok(()) };
+        let Some((step, late)) = self.live.early.remove(name) else { return Ok(()) };
         let got = match result {
             Ok(r) => format!("{} {}", r.status, crate::wire::http::show_bytes(&r.body)),
             Err(e) => e.to_string(),
         };
+        if let Some(ms) = late {
+            // The harness meant to act BACKGROUND_REACH_MS after sending the request and was
+            // not scheduled in time: the server may rightly have ended the wait meanwhile.
+            return Err(Stop::Error(format!(
+                "background request `{name}` was answered ({got}) before {step} acted, but the harness itself acted {ms} ms                  after sending it instead of {} ms (a loaded machine): what the server did meanwhile says nothing about it",
+                timing::BACKGROUND_REACH_MS
+            )));
+        }
         fail(format!(
             "background request `{name}` was answered ({got}) before {step} acted, so it was not pending when the case needed it: \
              the session did not stay alive and waiting until then, and what followed proves nothing"
